@@ -1,0 +1,94 @@
+/*
+ * config.h — imgated.ini, parsed with inih and validated as a whole.
+ *
+ * A config is immutable once loaded; reload builds a new one and swaps it in
+ * with the plugin generation that uses it. Repeated sections merge (a later
+ * key wins). Errors are reported as "FILE:LINE: reason".
+ */
+#ifndef IMGATE_CONFIG_H
+#define IMGATE_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct config_db {
+    int configured; /* 1 if the section appeared */
+    char *host;
+    unsigned port;
+    char *socket;
+    char *user;
+    char *password;
+    char *database;
+    int pool_size;
+} config_db;
+
+typedef struct config_entry {
+    char *section;
+    char *key;
+    char *value;
+    int line;
+} config_entry;
+
+typedef struct config {
+    char *path;
+
+    /* [gateway] */
+    char *listen_host;
+    unsigned listen_port;
+    char *node;
+    char *public_ip;
+    char *backup_ip;
+    unsigned public_port;       /* port advertised by /msg_server; defaults to listen_port */
+    int max_connections;
+    char *pid_file;
+    int log_level;
+    char *log_file;
+    uint32_t max_frame_prelogin; /* bytes, header included */
+    uint32_t max_frame;
+    size_t max_output;           /* queued output per connection before it is dropped */
+    uint32_t login_timeout_ms;
+    uint32_t idle_timeout_pc_ms;
+    uint32_t idle_timeout_mobile_ms;
+    uint32_t msg_rate_per_second; /* CID_MSG_DATA per connection per second */
+    uint32_t kick_grace_ms;
+    int workers;
+    int worker_queue_max;
+    uint32_t reload_drain_ms;    /* how long an old generation may stay busy before it is leaked */
+    uint32_t shutdown_grace_ms;
+    char *msfs_url;
+    char *discovery_url;
+
+    /* [http] */
+    char *http_host;
+    unsigned http_port;          /* 0 = no HTTP listener */
+
+    config_db mysql_master;
+    config_db mysql_replica;
+
+    /* [redis] */
+    int redis_configured;
+    char *redis_host;
+    unsigned redis_port;
+    char *redis_socket;
+    int redis_db;
+
+    /* [plugins] */
+    char *plugin_dir;
+    char **enable;
+    int n_enable;
+
+    /* every key=value, for [plugin.NAME] look-ups */
+    config_entry *entries;
+    size_t n_entries;
+} config;
+
+/* Loads and validates `path`. Returns the config, or NULL with "FILE:LINE: reason" in err. */
+config *config_load(const char *path, char *err, size_t errlen);
+void config_free(config *c);
+/* The value of `key` in section `section`, or NULL. */
+const char *config_lookup(const config *c, const char *section, const char *key);
+
+/* Parses "host:port" (host may be empty or "*" = any). Returns 0 or -1. */
+int config_parse_hostport(const char *s, char **host, unsigned *port);
+
+#endif

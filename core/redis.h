@@ -1,0 +1,30 @@
+/*
+ * redis.h — the core's one Redis link: hiredis' asynchronous API attached to
+ * the event loop (never blocks). Reconnects by itself after a failure.
+ * Loop thread only.
+ */
+#ifndef IMGATE_REDIS_H
+#define IMGATE_REDIS_H
+
+#include <stddef.h>
+
+#include <hiredis/hiredis.h>
+
+struct event_base;
+typedef struct redis_link redis_link;
+
+/* Called exactly once per command: with the reply, or NULL when Redis is
+ * unreachable or the link dropped before the reply came. The reply is freed
+ * by hiredis after the callback returns. */
+typedef void (*redis_reply_fn)(const redisReply *reply, void *arg);
+
+/* Starts connecting (unix socket if `socket` is set, else host:port). */
+redis_link *redis_link_start(struct event_base *base, const char *host, unsigned port, const char *socket, int db);
+/* Sends a command. Returns 0 (cb will run exactly once), or -1 when the link is
+ * down or the command could not be queued (cb will NOT run). */
+int redis_link_command(redis_link *r, redis_reply_fn cb, void *arg, int argc, const char **argv, const size_t *argvlen);
+int redis_link_connected(const redis_link *r);
+/* Disconnects; pending callbacks get NULL. */
+void redis_link_stop(redis_link *r);
+
+#endif

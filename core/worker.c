@@ -1,0 +1,176 @@
+/* worker.c — see worker.h. */
+#include "worker.h"
+
+#include <event2/event.h>
+#include <mysql.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "metrics.h"
+
+struct job {
+    job *next;
+    worker_work_fn work;
+    worker_done_fn done;
+    void *arg;
+};
+
+struct worker_pool {
+    struct imgate_worker *workers;
+    int n;
+    int queue_max;
+    int queued;       /* loop thread: submitted and not yet completed */
+    unsigned next_rr; /* round robin for affinity 0 */
+    int stopping;
+    /* finished jobs waiting for the loop thread */
+    pthread_mutex_t done_lock;
+    job *done_head, *done_tail;
+    struct event *done_event;
+};
+
+static void *worker_main(void *p)
+{
+    struct imgate_worker *w = p;
+    /* Connector/C needs per-thread init for threads it did not create. */
+    mysql_thread_init();
+    for (;;) {
+        pthread_mutex_lock(&w->lock);
+        while (w->head == NULL && !w->stop)
+            pthread_cond_wait(&w->wake, &w->lock);
+        job *j = w->head;
+        if (j == NULL) { /* stop requested and queue empty */
+            pthread_mutex_unlock(&w->lock);
+            break;
+        }
+        w->head = j->next;
+        if (w->head == NULL)
+            w->tail = NULL;
+        pthread_mutex_unlock(&w->lock);
+
+        if (j->work)
+            j->work(w, j->arg);
+
+        worker_pool *pool = w->pool;
+        j->next = NULL;
+        pthread_mutex_lock(&pool->done_lock);
+        if (pool->done_tail)
+            pool->done_tail->next = j;
+        else
+            pool->done_head = j;
+        pool->done_tail = j;
+        pthread_mutex_unlock(&pool->done_lock);
+        event_active(pool->done_event, EV_READ, 0);
+    }
+    db_conn_discard(&w->db[0]);
+    db_conn_discard(&w->db[1]);
+    mysql_thread_end();
+    return NULL;
+}
+
+/* Loop thread: runs every finished job's completion, in finishing order. */
+static void run_completions(evutil_socket_t fd, short what, void *arg)
+{
+    worker_pool *pool = arg;
+    pthread_mutex_lock(&pool->done_lock);
+    job *j = pool->done_head;
+    pool->done_head = pool->done_tail = NULL;
+    pthread_mutex_unlock(&pool->done_lock);
+    while (j) {
+        job *next = j->next;
+        pool->queued--;
+        if (j->done)
+            j->done(j->arg);
+        free(j);
+        j = next;
+    }
+    metrics_set("imgate_worker_queue_depth", "", pool->queued);
+}
+
+worker_pool *worker_pool_start(struct event_base *base, int n, int queue_max, const db_settings *db_cfg)
+{
+    worker_pool *pool = calloc(1, sizeof *pool);
+    if (pool == NULL)
+        return NULL;
+    pool->n = n;
+    pool->queue_max = queue_max;
+    pthread_mutex_init(&pool->done_lock, NULL);
+    pool->done_event = event_new(base, -1, 0, run_completions, pool);
+    pool->workers = calloc((size_t)n, sizeof *pool->workers);
+    if (pool->done_event == NULL || pool->workers == NULL) {
+        free(pool->workers);
+        if (pool->done_event)
+            event_free(pool->done_event);
+        free(pool);
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        struct imgate_worker *w = &pool->workers[i];
+        w->index = i;
+        w->pool = pool;
+        pthread_mutex_init(&w->lock, NULL);
+        pthread_cond_init(&w->wake, NULL);
+        db_conn_init(&w->db[0], db_cfg->pool[0]);
+        db_conn_init(&w->db[1], db_cfg->pool[1]);
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+            log_error("event=worker_start_failed index=%d", i);
+            pool->n = i;
+            worker_pool_stop(pool);
+            return NULL;
+        }
+    }
+    return pool;
+}
+
+int worker_pool_submit(worker_pool *p, uint64_t affinity, worker_work_fn work, worker_done_fn done, void *arg)
+{
+    if (p->stopping || p->queued >= p->queue_max)
+        return -1;
+    job *j = malloc(sizeof *j);
+    if (j == NULL)
+        return -1;
+    j->next = NULL;
+    j->work = work;
+    j->done = done;
+    j->arg = arg;
+    struct imgate_worker *w = &p->workers[affinity ? affinity % (uint64_t)p->n : p->next_rr++ % (unsigned)p->n];
+    pthread_mutex_lock(&w->lock);
+    if (w->tail)
+        w->tail->next = j;
+    else
+        w->head = j;
+    w->tail = j;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+    p->queued++;
+    metrics_set("imgate_worker_queue_depth", "", p->queued);
+    return 0;
+}
+
+int worker_pool_in_flight(const worker_pool *p) { return p->queued; }
+
+void worker_pool_stop(worker_pool *p)
+{
+    if (p == NULL)
+        return;
+    p->stopping = 1;
+    for (int i = 0; i < p->n; i++) {
+        struct imgate_worker *w = &p->workers[i];
+        pthread_mutex_lock(&w->lock);
+        w->stop = 1;
+        pthread_cond_signal(&w->wake);
+        pthread_mutex_unlock(&w->lock);
+    }
+    for (int i = 0; i < p->n; i++)
+        pthread_join(p->workers[i].thread, NULL);
+    /* Every job has finished; run the completions still waiting. */
+    run_completions(-1, 0, p);
+    for (int i = 0; i < p->n; i++) {
+        pthread_mutex_destroy(&p->workers[i].lock);
+        pthread_cond_destroy(&p->workers[i].wake);
+    }
+    event_free(p->done_event);
+    pthread_mutex_destroy(&p->done_lock);
+    free(p->workers);
+    free(p);
+}
