@@ -1,0 +1,286 @@
+/*
+ * imgate-cli — talk to an imgated node from the shell.
+ *
+ *   imgate-cli [-H host] [-p port] [-P http_port] [-t timeout_ms] COMMAND [ARGS...]
+ *
+ * Each command is one row of the `commands` table below: to add one (for
+ * example `login USER PASS`), write a cmd_* function and add a row.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "IM.BaseDefine.pb-c.h"
+#include "imgate_client.h"
+#include "imgate_http.h"
+
+/* The example plugin's command pair (plugins/example): request with an empty body,
+ * reply carrying a protobuf message. */
+#define EXAMPLE_SERVICE_ID 0x1000
+#define EXAMPLE_CMD_REQ 0x0001
+#define EXAMPLE_CMD_RSP 0x0002
+
+/* Largest body `raw` will read from a file or stdin. */
+#define RAW_MAX_BODY (IMGATE_CLIENT_MAX_FRAME - IMGATE_PDU_HEADER_LEN)
+
+/* Where to reach the node, from the global options. */
+typedef struct {
+    const char *host;
+    uint16_t port;
+    uint16_t http_port;
+    int timeout_ms;
+} cli_options;
+
+typedef struct {
+    const char *name;
+    const char *args_usage;
+    int min_args;
+    int max_args;
+    int (*run)(const cli_options *opt, int argc, char **argv);
+    const char *help;
+} cli_command;
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void print_hex(const uint8_t *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        printf("%02x%s", p[i], (i + 1) % 32 == 0 || i + 1 == len ? "\n" : " ");
+}
+
+static void print_header(const imgate_pdu_header *h)
+{
+    printf("sid=0x%04x cid=0x%04x seq=%u len=%u\n", (unsigned)h->service_id, (unsigned)h->command_id,
+           (unsigned)h->seq_num, (unsigned)h->length);
+}
+
+static imgate_client *connect_or_complain(const cli_options *opt)
+{
+    imgate_client *c = imgate_client_connect(opt->host, opt->port, opt->timeout_ms);
+    if (!c)
+        fprintf(stderr, "imgate-cli: cannot connect to %s:%u: %s\n", opt->host, (unsigned)opt->port,
+                strerror(errno));
+    return c;
+}
+
+static int complain_rc(const char *what, int rc)
+{
+    fprintf(stderr, "imgate-cli: %s: %s\n", what, imgate_client_strerror(rc));
+    return 1;
+}
+
+/* Parses a 16-bit id given in decimal or 0x hex. */
+static int parse_u16(const char *s, uint16_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 0);
+    if (errno || !end || *end || end == s || v > 0xffff)
+        return -1;
+    *out = (uint16_t)v;
+    return 0;
+}
+
+/* Reads all of `path` (or stdin for "-") into a malloc'd buffer. */
+static int read_body(const char *path, uint8_t **out, size_t *out_len)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!f)
+        return -1;
+    size_t cap = 4096, len = 0;
+    uint8_t *buf = malloc(cap);
+    int rc = -1;
+    while (buf) {
+        size_t n = fread(buf + len, 1, cap - len, f);
+        len += n;
+        if (n == 0) {
+            rc = ferror(f) ? -1 : 0;
+            break;
+        }
+        if (len == cap) {
+            if (cap >= RAW_MAX_BODY) {
+                errno = EFBIG;
+                break;
+            }
+            uint8_t *grown = realloc(buf, cap * 2);
+            if (!grown)
+                break;
+            buf = grown;
+            cap *= 2;
+        }
+    }
+    if (f != stdin)
+        fclose(f);
+    if (rc < 0) {
+        free(buf);
+        return -1;
+    }
+    *out = buf;
+    *out_len = len;
+    return 0;
+}
+
+static int cmd_heartbeat(const cli_options *opt, int argc, char **argv)
+{
+    imgate_client *c = connect_or_complain(opt);
+    if (!c)
+        return 1;
+    const uint16_t sid = IM__BASE_DEFINE__SERVICE_ID__SID_OTHER;
+    const uint16_t cid = IM__BASE_DEFINE__OTHER_CMD_ID__CID_OTHER_HEARTBEAT;
+    double started = now_seconds();
+    uint16_t seq = 0;
+    int rc = imgate_client_send(c, sid, cid, NULL, 0, &seq);
+    imgate_client_pdu echo = {0};
+    if (rc == IMGATE_CLIENT_OK)
+        rc = imgate_client_wait(c, cid, seq, &echo, opt->timeout_ms);
+    double elapsed_ms = (now_seconds() - started) * 1000.0;
+    imgate_client_pdu_free(&echo);
+    imgate_client_close(c);
+    if (rc != IMGATE_CLIENT_OK)
+        return complain_rc("heartbeat", rc);
+    printf("heartbeat echoed in %.3f ms\n", elapsed_ms);
+    return 0;
+}
+
+static int cmd_raw(const cli_options *opt, int argc, char **argv)
+{
+    uint16_t sid, cid;
+    if (parse_u16(argv[0], &sid) < 0 || parse_u16(argv[1], &cid) < 0) {
+        fprintf(stderr, "imgate-cli: raw: SID and CID must be 0..65535 (decimal or 0x hex)\n");
+        return 2;
+    }
+    uint8_t *body = NULL;
+    size_t len = 0;
+    if (read_body(argv[2], &body, &len) < 0) {
+        fprintf(stderr, "imgate-cli: raw: cannot read %s: %s\n", argv[2], strerror(errno));
+        return 1;
+    }
+    imgate_client *c = connect_or_complain(opt);
+    if (!c) {
+        free(body);
+        return 1;
+    }
+    int rc = imgate_client_send(c, sid, cid, body, len, NULL);
+    free(body);
+    imgate_client_pdu reply = {0};
+    if (rc == IMGATE_CLIENT_OK)
+        rc = imgate_client_recv(c, &reply, opt->timeout_ms);
+    imgate_client_close(c);
+    if (rc != IMGATE_CLIENT_OK)
+        return complain_rc("raw: no reply", rc);
+    print_header(&reply.h);
+    print_hex(reply.body, reply.body_len);
+    imgate_client_pdu_free(&reply);
+    return 0;
+}
+
+static int cmd_msg_server(const cli_options *opt, int argc, char **argv)
+{
+    int status = 0;
+    char *body = NULL;
+    if (imgate_http_get(opt->host, opt->http_port, "/msg_server", &status, &body, opt->timeout_ms) < 0) {
+        fprintf(stderr, "imgate-cli: GET http://%s:%u/msg_server: %s\n", opt->host,
+                (unsigned)opt->http_port, strerror(errno));
+        return 1;
+    }
+    printf("%s%s", body, body[0] && body[strlen(body) - 1] != '\n' ? "\n" : "");
+    free(body);
+    if (status != 200) {
+        fprintf(stderr, "imgate-cli: GET /msg_server answered HTTP %d\n", status);
+        return 1;
+    }
+    return 0;
+}
+
+static int cmd_example(const cli_options *opt, int argc, char **argv)
+{
+    imgate_client *c = connect_or_complain(opt);
+    if (!c)
+        return 1;
+    imgate_client_pdu reply = {0};
+    int rc = imgate_client_call(c, EXAMPLE_SERVICE_ID, EXAMPLE_CMD_REQ, NULL, EXAMPLE_CMD_RSP, &reply,
+                                opt->timeout_ms);
+    imgate_client_close(c);
+    if (rc != IMGATE_CLIENT_OK)
+        return complain_rc("example", rc);
+    /* TODO(lead): decode reply.body with the example plugin's generated message
+     * (…__unpack(NULL, reply.body_len, reply.body)) and print its fields instead of hex. */
+    print_header(&reply.h);
+    print_hex(reply.body, reply.body_len);
+    imgate_client_pdu_free(&reply);
+    return 0;
+}
+
+static const cli_command commands[] = {
+    {"heartbeat", "", 0, 0, cmd_heartbeat, "send a heartbeat, print the round-trip time"},
+    {"raw", "SID CID FILE", 3, 3, cmd_raw,
+     "send FILE ('-' = stdin) as the body of SID/CID, print the first reply"},
+    {"msg-server", "", 0, 0, cmd_msg_server, "GET /msg_server on the HTTP port, print the JSON"},
+    {"example", "", 0, 0, cmd_example, "call the example plugin, print its reply"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: imgate-cli [-H host] [-p port] [-P http_port] [-t timeout_ms] COMMAND [ARGS...]\n"
+                 "  defaults: -H 127.0.0.1 -p 8000 -P 8080 -t 5000\n"
+                 "commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-10s %-14s %s\n", commands[i].name, commands[i].args_usage, commands[i].help);
+}
+
+int main(int argc, char **argv)
+{
+    cli_options opt = {.host = "127.0.0.1", .port = 8000, .http_port = 8080, .timeout_ms = 5000};
+    int ch;
+    /* '+': stop at the command name, so command arguments may start with '-'. */
+    while ((ch = getopt(argc, argv, "+H:p:P:t:h")) != -1) {
+        switch (ch) {
+        case 'H':
+            opt.host = optarg;
+            break;
+        case 'p':
+        case 'P':
+            if (parse_u16(optarg, ch == 'p' ? &opt.port : &opt.http_port) < 0) {
+                fprintf(stderr, "imgate-cli: bad port '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 't':
+            opt.timeout_ms = atoi(optarg);
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return 2;
+    }
+    const char *name = argv[optind];
+    int nargs = argc - optind - 1;
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        const cli_command *cmd = &commands[i];
+        if (strcmp(cmd->name, name) != 0)
+            continue;
+        if (nargs < cmd->min_args || nargs > cmd->max_args) {
+            fprintf(stderr, "usage: imgate-cli %s %s\n", cmd->name, cmd->args_usage);
+            return 2;
+        }
+        return cmd->run(&opt, nargs, argv + optind + 1);
+    }
+    fprintf(stderr, "imgate-cli: unknown command '%s'\n", name);
+    usage(stderr);
+    return 2;
+}
