@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "IM.BaseDefine.pb-c.h"
+#include "example.pb-c.h"
 #include "imgate_client.h"
 #include "imgate_http.h"
 
@@ -211,10 +212,17 @@ static int cmd_example(const cli_options *opt, int argc, char **argv)
     imgate_client_close(c);
     if (rc != IMGATE_CLIENT_OK)
         return complain_rc("example", rc);
-    /* TODO(lead): decode reply.body with the example plugin's generated message
-     * (…__unpack(NULL, reply.body_len, reply.body)) and print its fields instead of hex. */
-    print_header(&reply.h);
-    print_hex(reply.body, reply.body_len);
+    Imgate__Example__ExampleRsp *rsp = imgate__example__example_rsp__unpack(NULL, reply.body_len, reply.body);
+    if (rsp == NULL) {
+        fprintf(stderr, "imgate-cli: example: the reply does not parse as ExampleRsp\n");
+        print_header(&reply.h);
+        print_hex(reply.body, reply.body_len);
+        imgate_client_pdu_free(&reply);
+        return 1;
+    }
+    printf("greeting: %s\nversion: %s\nnode: %s\nserved: %u\n", rsp->greeting, rsp->version, rsp->node,
+           rsp->served);
+    imgate__example__example_rsp__free_unpacked(rsp, NULL);
     imgate_client_pdu_free(&reply);
     return 0;
 }

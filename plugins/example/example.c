@@ -8,6 +8,11 @@
  * small: the descriptor, init/fini, registering a handler, reading config,
  * unpacking a request, replying with the request's seq, logging, a metric.
  */
+/* strdup is POSIX, not C11. */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+
 #include <hiredis/hiredis.h>
 #include <mysql.h>
 #include <stdlib.h>
@@ -92,6 +97,7 @@ static void count_users(imgate_worker *w, void *arg)
 
 static void stats_counted(void *state, const void *reply_, void *arg)
 {
+    (void)state; /* the call carries the state: it was allocated by the handler */
     stats_call *call = arg;
     const redisReply *reply = reply_;
     Imgate__Example__ExampleStatsRsp out = IMGATE__EXAMPLE__EXAMPLE_STATS_RSP__INIT;
@@ -104,6 +110,7 @@ static void stats_counted(void *state, const void *reply_, void *arg)
 
 static void users_counted(void *state, void *arg)
 {
+    (void)state;
     stats_call *call = arg;
     static const char *argv[] = {"INCR", "imgate:example:counter"};
     if (call->st->api->redis(call->st->self, stats_counted, call, 2, argv, NULL) != IMGATE_OK)

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The third-party path, end to end: install imgate into a staging tree
+# (make install DESTDIR=...), build the example plugin OUT OF TREE from its
+# three files with `pkg-config imgate-plugin` (plugins/example/README.md), then
+# run the INSTALLED imgated with that plugin and query it with the INSTALLED
+# imgate-cli. The example's two commands that need MySQL/Redis are not used.
+set -uo pipefail
+: "${top_srcdir:?}" "${top_builddir:?}"
+
+n=0; failed=0
+ok() { n=$((n+1)); if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed+1)); fi; }
+
+work=$top_builddir/t/tmp/out-of-tree-$$
+dest=$work/dest
+mkdir -p "$work"
+pid=
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+prefix=$(sed -n 's/^prefix=//p' "$top_builddir/imgate-plugin.pc")
+libdir=$(sed -n 's/^libdir=//p' "$top_builddir/imgate-plugin.pc" | sed "s|\${exec_prefix}|$prefix|; s|\${prefix}|$prefix|")
+
+env -u MAKEFLAGS -u MFLAGS make -C "$top_builddir" install DESTDIR="$dest" > "$work/install.log" 2>&1
+ok $? "make install DESTDIR=... succeeds"
+[ -f "$dest$prefix/include/imgate/plugin.h" ] && [ -f "$dest$libdir/pkgconfig/imgate-plugin.pc" ]
+ok $? "plugin.h and imgate-plugin.pc are installed"
+
+src=$work/src
+mkdir -p "$src"
+cp "$top_srcdir/plugins/example/example.c" "$top_srcdir/plugins/example/example.proto" \
+   "$top_srcdir/plugins/example/standalone.mk" "$src/"
+# The staged .pc still names the final prefix; point a copy at the staging tree
+# (a sysroot would also rewrite the system packages' paths, which live outside it).
+mkdir -p "$work/pc"
+sed "s|^prefix=.*|prefix=$dest$prefix|" "$dest$libdir/pkgconfig/imgate-plugin.pc" > "$work/pc/imgate-plugin.pc"
+export PKG_CONFIG_PATH=$work/pc
+make -C "$src" -f standalone.mk > "$work/build.log" 2>&1
+rc=$?
+ok $rc "the example builds out of tree against the installed header"
+[ $rc -eq 0 ] || sed 's/^/# /' "$work/build.log"
+
+exported=$(nm -D --defined-only "$src/example.so" 2>/dev/null | awk '$2 ~ /[DdBbRr]/ {print $3}' | sort | tr '\n' ' ')
+[ "$exported" = "imgate_plugin_descriptor " ]
+ok $? "it exports only its descriptor (got: $exported)"
+
+plugindir=$(pkg-config --variable=plugindir imgate-plugin | sed "s|^$dest||")
+[ "$(basename "$plugindir")" = plugins ]
+[ -n "$plugindir" ]
+ok $? "pkg-config exports plugindir ($plugindir)"
+
+# Run the installed daemon with the out-of-tree plugin; ports picked free by the kernel.
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+p=$(port); hp=$(port)
+mkdir -p "$work/plugins"
+cp "$src/example.so" "$work/plugins/"
+cat > "$work/imgated.ini" <<INI
+[gateway]
+listen = 127.0.0.1:$p
+[http]
+listen = 127.0.0.1:$hp
+[plugins]
+dir = $work/plugins
+enable = example
+[plugin.example]
+version = out-of-tree-1
+INI
+export LD_LIBRARY_PATH=$dest$libdir
+"$dest$prefix/sbin/imgated" -t -c "$work/imgated.ini" > /dev/null
+ok $? "installed imgated -t accepts the config"
+"$dest$prefix/sbin/imgated" -c "$work/imgated.ini" 2> "$work/imgated.log" &
+pid=$!
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$hp/health" > /dev/null && break; sleep 0.1; done
+out=$("$dest$prefix/bin/imgate-cli" -p "$p" example 2>&1)
+echo "$out" | grep -q 'version: out-of-tree-1' && echo "$out" | grep -q 'greeting: hello from the example plugin'
+ok $? "the installed imgate-cli gets the out-of-tree plugin's reply"
+[ $? -eq 0 ] || echo "$out" | sed 's/^/# /'
+kill -TERM "$pid"; wait "$pid"
+ok $? "imgated exits 0 on SIGTERM"
+pid=
+
+echo "1..$n"
+[ $failed -eq 0 ]
