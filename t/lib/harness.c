@@ -534,7 +534,8 @@ static int pick_ports(uint16_t *a, uint16_t *b)
     return rc;
 }
 
-/* Copies $top_builddir/plugins/<name>/.libs/<name>.so for each listed plugin. */
+/* Copies $top_builddir/plugins/<name>/.libs/<name>.so for each listed plugin;
+ * test-only plugins come from $top_builddir/t/plugins/.libs/<name>.so. */
 static int copy_plugins(const harness *h, const char *plugins_enable, const char *plugin_dir)
 {
     char *list = strdup(plugins_enable ? plugins_enable : "");
@@ -553,6 +554,11 @@ static int copy_plugins(const harness *h, const char *plugins_enable, const char
         char src[PATH_MAX * 2], dst[PATH_MAX * 2];
         if (format_path(src, sizeof src, "%s/plugins/%s/.libs/%s.so", h->top_builddir, tok, tok) < 0 ||
             format_path(dst, sizeof dst, "%s/%s.so", plugin_dir, tok) < 0) {
+            rc = -1;
+            break;
+        }
+        if (access(src, R_OK) != 0 &&
+            format_path(src, sizeof src, "%s/t/plugins/.libs/%s.so", h->top_builddir, tok) < 0) {
             rc = -1;
             break;
         }

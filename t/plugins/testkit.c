@@ -1,0 +1,83 @@
+/*
+ * testkit — a test-only plugin that exercises the core's session services
+ * before a real login plugin exists. Never installed.
+ *
+ *   0x7F00/0x0001 (pre-login) IMLoginReq{user_name = decimal user id, client_type}
+ *       -> session_bind; replies 0x7F00/0x0002 IMLoginRes{result_code = how many were kicked}
+ *   0x7F00/0x0003 -> session_kick(user, PC, reason 2), like a mobile kicking its PC
+ *   0x0003/0x0301 CID_MSG_DATA -> IMMsgDataAck{msg_id = n-th accepted message}
+ */
+#include <stdlib.h>
+#include <time.h>
+
+#include <imgate/plugin.h>
+
+#include "IM.Login.pb-c.h"
+#include "IM.Message.pb-c.h"
+
+#define TESTKIT_SERVICE 0x7F00
+
+typedef struct testkit {
+    imgate_instance *self;
+    const imgate_core_api *api;
+    uint32_t accepted;
+} testkit;
+
+static void on_bind(void *st_, const imgate_request *req)
+{
+    testkit *st = st_;
+    IM__Login__IMLoginReq *in = im__login__imlogin_req__unpack(NULL, req->body_len, req->body);
+    if (in == NULL)
+        return;
+    int kicked = st->api->session_bind(st->self, req->conn_id, (uint32_t)strtoul(in->user_name, NULL, 10),
+                                       in->client_type);
+    IM__Login__IMLoginRes out = IM__LOGIN__IMLOGIN_RES__INIT;
+    out.server_time = (uint32_t)time(NULL);
+    out.result_code = kicked < 0 ? 0 : (IM__BaseDefine__ResultType)kicked;
+    st->api->send_message(st->self, req->conn_id, TESTKIT_SERVICE, 0x0002, req->seq_num, &out.base);
+    im__login__imlogin_req__free_unpacked(in, NULL);
+}
+
+static void on_kick_pc(void *st_, const imgate_request *req)
+{
+    testkit *st = st_;
+    st->api->session_kick(st->self, req->user_id, IMGATE_CLASS_PC, req->conn_id, 2);
+}
+
+static void on_msg_data(void *st_, const imgate_request *req)
+{
+    testkit *st = st_;
+    IM__Message__IMMsgDataAck ack = IM__MESSAGE__IMMSG_DATA_ACK__INIT;
+    ack.user_id = req->user_id;
+    ack.msg_id = ++st->accepted;
+    ack.session_type = IM__BASE_DEFINE__SESSION_TYPE__SESSION_TYPE_SINGLE;
+    st->api->send_message(st->self, req->conn_id, 0x0003, 0x0302, req->seq_num, &ack.base);
+}
+
+static void on_close(void *st_, const imgate_conn_info *conn)
+{
+    testkit *st = st_;
+    st->api->metric_add(st->self, conn->kicked ? "closed_kicked" : "closed", 1);
+}
+
+static int testkit_init(imgate_instance *self, const imgate_core_api *api, void **state)
+{
+    testkit *st = calloc(1, sizeof *st);
+    if (st == NULL)
+        return -1;
+    st->self = self;
+    st->api = api;
+    if (api->register_handler(self, TESTKIT_SERVICE, 0x0001, IMGATE_HANDLER_PRE_LOGIN, on_bind) != 0 ||
+        api->register_handler(self, TESTKIT_SERVICE, 0x0003, 0, on_kick_pc) != 0 ||
+        api->register_handler(self, 0x0003, 0x0301, 0, on_msg_data) != 0 ||
+        api->register_close_hook(self, on_close) != 0) {
+        free(st);
+        return -1;
+    }
+    *state = st;
+    return 0;
+}
+
+static void testkit_fini(void *state) { free(state); }
+
+IMGATE_PLUGIN_DEFINE("testkit", "test", testkit_init, testkit_fini);
