@@ -2,9 +2,11 @@
  * sessions.c — the core's session services, driven through the test-only
  * testkit plugin (t/plugins/testkit.c): the kick rules of spec H.3, a kicked
  * connection accepting nothing, close hooks, the per-connection CID_MSG_DATA
- * rate limit, the PC and mobile idle timeouts, and the output cap for a
- * client that does not read.
+ * rate limit, the PC and mobile idle timeouts, the output cap for a client
+ * that does not read, and a generation kept loaded past its reload drain
+ * deadline while a job of it still runs.
  */
+#include <signal.h>
 #include <stdio.h>
 
 #include "IM.Login.pb-c.h"
@@ -186,6 +188,26 @@ static void test_output_cap(void)
     imgate_client_close(bystander);
 }
 
+static void test_drain_deadline(void)
+{
+    imgate_client *c = harness_connect(h, 0);
+    uint16_t seq;
+    imgate_client_send(c, TESTKIT, 0x0005, NULL, 0, &seq); /* a 2 s job in generation 1 */
+    struct timespec ts = {0, 200 * 1000000};
+    nanosleep(&ts, NULL);
+    harness_node_signal(h, 0, SIGHUP);
+    tap_ok(wait_log(h, 0, "reload gen=2 status=done", 5000), "reload while a job of generation 1 runs");
+    tap_ok(wait_log(h, 0, "event=generation_leaked gen=1", 3000),
+           "past the 0.5 s drain deadline the busy generation is reported, not unloaded");
+    imgate_client_pdu pdu;
+    tap_is_int(imgate_client_wait(c, 0x0006, seq, &pdu, 5000), IMGATE_CLIENT_OK,
+               "the job completes in its old code and answers");
+    imgate_client_pdu_free(&pdu);
+    tap_ok(wait_log(h, 0, "event=generation_freed gen=1 late=1", 3000), "then generation 1 is freed");
+    tap_ok(alive(c), "the daemon is fine");
+    imgate_client_close(c);
+}
+
 int main(void)
 {
     h = harness_start("sessions");
@@ -193,12 +215,13 @@ int main(void)
         tap_bail("cannot start MariaDB/Redis");
     if (harness_node_start(h, "testkit",
                            "[gateway]\nkick_grace_ms = 500\nidle_timeout_pc_ms = 1500\nidle_timeout_mobile_ms = 3000\n"
-                           "max_output = 256k\nmax_frame_prelogin = 64k\nlogin_timeout_ms = 600000\n") != 0)
+                           "max_output = 256k\nmax_frame_prelogin = 64k\nlogin_timeout_ms = 600000\nreload_drain_ms = 500\n") != 0)
         tap_bail("imgated did not start");
     test_kick_rules();
     test_msg_rate();
     test_idle_timeouts();
     test_output_cap();
+    test_drain_deadline();
     harness_stop(h);
     return tap_done();
 }

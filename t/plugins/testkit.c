@@ -6,7 +6,10 @@
  *       -> session_bind; replies 0x7F00/0x0002 IMLoginRes{result_code = how many were kicked}
  *   0x7F00/0x0003 -> session_kick(user, PC, reason 2), like a mobile kicking its PC
  *   0x0003/0x0301 CID_MSG_DATA -> IMMsgDataAck{msg_id = n-th accepted message}
+ *   0x7F00/0x0005 (pre-login) -> a worker job that sleeps 2 s, then replies 0x7F00/0x0006
+ *       (keeps a generation busy past the reload drain deadline)
  */
+#define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 #include <time.h>
 
@@ -54,6 +57,38 @@ static void on_msg_data(void *st_, const imgate_request *req)
     st->api->send_message(st->self, req->conn_id, 0x0003, 0x0302, req->seq_num, &ack.base);
 }
 
+typedef struct slow_job {
+    testkit *st;
+    uint64_t conn_id;
+    uint16_t seq;
+} slow_job;
+
+static void sleep_a_while(imgate_worker *w, void *arg)
+{
+    struct timespec ts = {2, 0};
+    nanosleep(&ts, NULL);
+}
+
+static void slow_done(void *state, void *arg)
+{
+    slow_job *job = arg;
+    job->st->api->send(job->st->self, job->conn_id, TESTKIT_SERVICE, 0x0006, job->seq, NULL, 0);
+    free(job);
+}
+
+static void on_slow(void *st_, const imgate_request *req)
+{
+    testkit *st = st_;
+    slow_job *job = malloc(sizeof *job);
+    if (job == NULL)
+        return;
+    job->st = st;
+    job->conn_id = req->conn_id;
+    job->seq = req->seq_num;
+    if (st->api->submit(st->self, req->conn_id, sleep_a_while, slow_done, job) != IMGATE_OK)
+        free(job);
+}
+
 static void on_close(void *st_, const imgate_conn_info *conn)
 {
     testkit *st = st_;
@@ -70,6 +105,7 @@ static int testkit_init(imgate_instance *self, const imgate_core_api *api, void 
     if (api->register_handler(self, TESTKIT_SERVICE, 0x0001, IMGATE_HANDLER_PRE_LOGIN, on_bind) != 0 ||
         api->register_handler(self, TESTKIT_SERVICE, 0x0003, 0, on_kick_pc) != 0 ||
         api->register_handler(self, 0x0003, 0x0301, 0, on_msg_data) != 0 ||
+        api->register_handler(self, TESTKIT_SERVICE, 0x0005, IMGATE_HANDLER_PRE_LOGIN, on_slow) != 0 ||
         api->register_close_hook(self, on_close) != 0) {
         free(st);
         return -1;
