@@ -260,6 +260,20 @@ static void api_metric_add(imgate_instance *self, const char *name, uint64_t del
     metrics_add(metric, labels, delta);
 }
 
+static int api_node_info(imgate_instance *self, imgate_node_info *out)
+{
+    const config *cfg = server_cfg();
+    if (out == NULL)
+        return IMGATE_EINVAL;
+    out->node = cfg->node;
+    out->public_ip = cfg->public_ip;
+    out->backup_ip = cfg->backup_ip;
+    out->public_port = (uint16_t)cfg->public_port;
+    out->connections = g_server.n_conns;
+    out->max_connections = cfg->max_connections;
+    return IMGATE_OK;
+}
+
 static const imgate_core_api api_table = {
     .size = sizeof(imgate_core_api),
     .abi_major = IMGATE_ABI_MAJOR,
@@ -285,6 +299,7 @@ static const imgate_core_api api_table = {
     .config_get_int = api_config_get_int,
     .log = api_log,
     .metric_add = api_metric_add,
+    .node_info = api_node_info,
 };
 
 const imgate_core_api *core_api(void) { return &api_table; }

@@ -11,7 +11,7 @@ mkdir -p "$work"
 trap 'rm -rf "$work"' EXIT
 
 out=$("$imgated" -v)
-echo "$out" | grep -Eq '^imgated [0-9.]+ \(plugin ABI 1\.0, imgate-abi-1;'
+echo "$out" | grep -Eq '^imgated [0-9.]+ \(plugin ABI 1\.1, imgate-abi-1;'
 ok $? "-v prints the version and the plugin ABI ($out)"
 
 "$imgated" -t -c "$top_srcdir/etc/imgated.ini" > "$work/out" 2>&1

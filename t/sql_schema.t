@@ -65,7 +65,8 @@ q() { MYSQL_PWD=$MYSQL_PASSWORD mariadb --no-defaults --protocol=socket --socket
 # Expected columns (in order) and secondary index names per table, from spec section D plus the
 # two tables the reference forgot. Every table's primary key is `id`.
 declare -A cols idx charset
-cols[IMUser]="id sex name domain nick password salt phone email avatar departId status created updated push_shield_status sign_info"
+# password_argon2: migration 002 (the login plugin's stronger stored form).
+cols[IMUser]="id sex name domain nick password salt password_argon2 phone email avatar departId status created updated push_shield_status sign_info"
 idx[IMUser]="idx_domain idx_name idx_phone"
 cols[IMDepart]="id departName priority parentId status created updated"
 idx[IMDepart]="idx_departName idx_priority_status"

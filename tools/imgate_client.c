@@ -59,10 +59,15 @@ void imgate_client_pdu_free(imgate_client_pdu *p)
 
 imgate_client *imgate_client_connect(const char *host, uint16_t port, int timeout_ms)
 {
+    return imgate_client_connect_from(host, port, NULL, timeout_ms);
+}
+
+imgate_client *imgate_client_connect_from(const char *host, uint16_t port, const char *source_ip, int timeout_ms)
+{
     imgate_client *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
-    c->fd = imgate_net_connect(host, port, timeout_ms);
+    c->fd = imgate_net_connect_from(host, port, source_ip, timeout_ms);
     if (c->fd < 0) {
         int saved = errno;
         free(c);

@@ -48,6 +48,8 @@ void imgate_client_pdu_free(imgate_client_pdu *p);
 
 /* Connects (TCP_NODELAY). Returns NULL with errno set on failure (ETIMEDOUT, ECONNREFUSED, ...). */
 imgate_client *imgate_client_connect(const char *host, uint16_t port, int timeout_ms);
+/* Same, from a chosen local address (NULL = any), e.g. 127.0.0.2 to appear as another host. */
+imgate_client *imgate_client_connect_from(const char *host, uint16_t port, const char *source_ip, int timeout_ms);
 
 /* Closes the socket and frees everything, queued PDUs included. NULL is accepted. */
 void imgate_client_close(imgate_client *c);

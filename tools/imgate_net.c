@@ -55,11 +55,25 @@ int imgate_net_wait(int fd, short events, int64_t deadline_ms)
 }
 
 /* Tries one resolved address; returns a connected fd or -1 with errno. */
-static int connect_one(const struct addrinfo *ai, int64_t deadline_ms)
+static int connect_one(const struct addrinfo *ai, const char *source_ip, int64_t deadline_ms)
 {
     int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
     if (fd < 0)
         return -1;
+    if (source_ip != NULL && *source_ip) {
+        /* Tests stand in for clients on other hosts with other loopback addresses (127.0.0.2...). */
+        struct addrinfo shints = {.ai_family = ai->ai_family, .ai_socktype = SOCK_STREAM,
+                                  .ai_flags = AI_NUMERICHOST | AI_PASSIVE};
+        struct addrinfo *src = NULL;
+        if (getaddrinfo(source_ip, "0", &shints, &src) != 0 || !src) {
+            errno = EADDRNOTAVAIL;
+            goto fail;
+        }
+        int rc = bind(fd, src->ai_addr, src->ai_addrlen);
+        freeaddrinfo(src);
+        if (rc != 0)
+            goto fail;
+    }
     /* Requests are small and latency matters more than packet count in tests. */
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -95,6 +109,11 @@ fail:;
 
 int imgate_net_connect(const char *host, uint16_t port, int timeout_ms)
 {
+    return imgate_net_connect_from(host, port, NULL, timeout_ms);
+}
+
+int imgate_net_connect_from(const char *host, uint16_t port, const char *source_ip, int timeout_ms)
+{
     int64_t deadline = imgate_net_deadline(timeout_ms);
     char service[8];
     snprintf(service, sizeof service, "%u", (unsigned)port);
@@ -109,7 +128,7 @@ int imgate_net_connect(const char *host, uint16_t port, int timeout_ms)
     int fd = -1;
     int err = ECONNREFUSED;
     for (const struct addrinfo *ai = list; ai; ai = ai->ai_next) {
-        fd = connect_one(ai, deadline);
+        fd = connect_one(ai, source_ip, deadline);
         if (fd >= 0)
             break;
         err = errno;

@@ -34,6 +34,8 @@ int imgate_net_wait(int fd, short events, int64_t deadline_ms);
  * (ETIMEDOUT on timeout, EHOSTUNREACH when the name does not resolve).
  */
 int imgate_net_connect(const char *host, uint16_t port, int timeout_ms);
+/* Same, from a chosen local address (NULL = any). */
+int imgate_net_connect_from(const char *host, uint16_t port, const char *source_ip, int timeout_ms);
 
 /*
  * Writes all `len` bytes before the deadline. Returns 0, or -1 with errno

@@ -33,6 +33,7 @@
  * ABI CHANGELOG (adding to the end of imgate_core_api or imgate_plugin bumps
  * the minor; changing or removing anything bumps the major):
  *   1.0  first release.
+ *   1.1  node_info (this node's advertised address and load).
  *
  * Load rule: plugin major == core major and plugin minor <= core minor.
  */
@@ -50,7 +51,7 @@ extern "C" {
 
 #define IMGATE_PLUGIN_MAGIC 0x494d4750u /* "IMGP" */
 #define IMGATE_ABI_MAJOR 1
-#define IMGATE_ABI_MINOR 0
+#define IMGATE_ABI_MINOR 1
 
 #define IMGATE_STR_(x) #x
 #define IMGATE_STR(x) IMGATE_STR_(x)
@@ -125,6 +126,17 @@ typedef struct imgate_conn_info {
     int kicked;           /* 1 once kicked: the connection accepts nothing more */
     char address[64];
 } imgate_conn_info;
+
+/* This node as clients see it (node_info). Strings are owned by the core and
+ * stay valid until the calling handler or callback returns. */
+typedef struct imgate_node_info {
+    const char *node;      /* [gateway] node */
+    const char *public_ip; /* advertised first address (priorIP) */
+    const char *backup_ip; /* advertised second address (backupIP) */
+    uint16_t public_port;  /* advertised client port */
+    int connections;       /* client connections open on this node now */
+    int max_connections;   /* [gateway] max_connections */
+} imgate_node_info;
 
 /* A handler: runs on the loop thread. `state` is what init() stored. */
 typedef void (*imgate_handler_fn)(void *state, const imgate_request *req);
@@ -259,6 +271,12 @@ struct imgate_core_api {
     /* Adds `delta` to the counter `name` (letters, digits, '_'), exported in
      * /metrics as imgate_plugin_<name>_total{plugin="NAME"}. */
     void (*metric_add)(imgate_instance *self, const char *name, uint64_t delta);
+
+    /* --- ABI 1.1 --------------------------------------------------------- */
+
+    /* Loop thread. Fills `out` with this node's advertised address and load
+     * (what GET /msg_server reports). */
+    int (*node_info)(imgate_instance *self, imgate_node_info *out);
 };
 
 /*

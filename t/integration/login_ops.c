@@ -1,0 +1,142 @@
+/*
+ * login_ops.c — the login plugin under operations: MariaDB stopped (code 3,
+ * the daemon stays up, logins work again once it is back) and SIGHUP
+ * reloading the login plugin while 200 logged-in connections stay logged in
+ * and keep getting answers.
+ */
+#include <signal.h>
+#include <time.h>
+
+#include "login_util.h"
+
+#define N_USERS 200
+
+static harness *h;
+
+static int query_shield(imgate_client *c, uint32_t uid)
+{
+    IM__Login__IMQueryPushShieldReq q = IM__LOGIN__IMQUERY_PUSH_SHIELD_REQ__INIT;
+    q.user_id = uid;
+    imgate_client_pdu pdu;
+    if (imgate_client_call(c, 0x0001, 0x010e, &q.base, 0x010f, &pdu, 5000) != 0)
+        return 0;
+    IM__Login__IMQueryPushShieldRsp *r = im__login__imquery_push_shield_rsp__unpack(NULL, pdu.body_len, pdu.body);
+    imgate_client_pdu_free(&pdu);
+    int ok = r && r->user_id == uid && r->result_code == 0;
+    if (r)
+        im__login__imquery_push_shield_rsp__free_unpacked(r, NULL);
+    return ok;
+}
+
+static void test_database_down(void)
+{
+    imgate_client *c = harness_connect(h, 0);
+    tap_ok(login_ok(c, "alice", "alice123", CLIENT_WINDOWS), "login works with the database up");
+    imgate_client_close(c);
+
+    tap_is_int(harness_mysql_stop(h), 0, "MariaDB stopped");
+    c = harness_connect(h, 0);
+    char text[128];
+    int rc = login_result(c, "alice", "alice123", text, sizeof text);
+    tap_ok(rc == 3 && strcmp(text, "服务端异常") == 0, "login answers 3 (REFUSE_REASON_NO_DB_SERVER): %d %s", rc, text);
+    tap_is_int(imgate_client_wait_closed(c, 3000), IMGATE_CLIENT_CLOSED, "and closes the connection");
+    imgate_client_close(c);
+    int status;
+    char *body = http_get(h, 0, "/health", &status);
+    tap_is_int(status, 200, "the daemon stays up");
+    free(body);
+    char out[64] = "";
+    harness_redis(h, "EXISTS imgate:login:fail:user:alice", out, sizeof out);
+    tap_is_str(out, "0", "a database outage is not counted as a failed password");
+
+    tap_is_int(harness_mysql_start(h), 0, "MariaDB started again");
+    int ok = 0;
+    long long end = mono_ms() + 15000;
+    while (!ok && mono_ms() < end) {
+        c = harness_connect(h, 0);
+        ok = login_ok(c, "alice", "alice123", CLIENT_WINDOWS);
+        imgate_client_close(c);
+        if (!ok) {
+            struct timespec ts = {0, 300 * 1000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    tap_ok(ok, "logins work again once the database is back");
+}
+
+static void test_reload_with_sessions(void)
+{
+    static imgate_client *conns[N_USERS];
+    char name[32];
+    int logged = 0;
+    for (int i = 0; i < N_USERS; i++) {
+        conns[i] = harness_connect(h, 0);
+        snprintf(name, sizeof name, "load%d", i + 1);
+        logged += login_ok(conns[i], name, "pw", i % 2 ? CLIENT_ANDROID : CLIENT_WINDOWS);
+    }
+    tap_is_int(logged, N_USERS, "200 users logged in");
+
+    /* A rebuilt login plugin: the same file installed again is new code to the loader. */
+    char from[4096], to[4096];
+    snprintf(from, sizeof from, "%s/plugins/login/.libs/login.so", getenv("top_builddir"));
+    snprintf(to, sizeof to, "%s/plugins/login.so.new", harness_node_dir(h, 0));
+    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+    char buf[65536];
+    size_t n;
+    while (in && out && (n = fread(buf, 1, sizeof buf, in)) > 0)
+        fwrite(buf, 1, n, out);
+    if (in)
+        fclose(in);
+    if (out)
+        fclose(out);
+    char final[4096];
+    snprintf(final, sizeof final, "%s/plugins/login.so", harness_node_dir(h, 0));
+    rename(to, final);
+
+    /* Requests keep flowing while the reload happens. */
+    int answered_during = 0;
+    harness_node_signal(h, 0, SIGHUP);
+    for (int i = 0; i < 20; i++)
+        answered_during += query_shield(conns[i], (uint32_t)(1000 + i + 1));
+    tap_ok(wait_log(h, 0, "reload gen=2 status=done", 10000), "SIGHUP: login plugin reloaded (generation 2)");
+    tap_is_int(answered_during, 20, "requests sent around the reload were all answered");
+
+    int answered = 0;
+    for (int i = 0; i < N_USERS; i++)
+        answered += query_shield(conns[i], (uint32_t)(1000 + i + 1));
+    tap_is_int(answered, N_USERS, "all 200 connections are still logged in and answered by the new code");
+
+    imgate_client *late = harness_connect(h, 0);
+    tap_ok(login_ok(late, "alice", "alice123", CLIENT_MAC), "new logins work after the reload");
+    imgate_client_close(late);
+    imgate_client *dup = harness_connect(h, 0);
+    tap_ok(login_ok(dup, "load1", "pw", CLIENT_MAC), "a second PC login of a user from before the reload...");
+    imgate_client_pdu pdu;
+    tap_is_int(imgate_client_wait(conns[0], 0x0107, -1, &pdu, 3000), IMGATE_CLIENT_OK,
+               "...kicks the old PC connection: sessions survived the reload");
+    imgate_client_pdu_free(&pdu);
+    imgate_client_close(dup);
+    for (int i = 0; i < N_USERS; i++)
+        imgate_client_close(conns[i]);
+}
+
+int main(void)
+{
+    h = harness_start("login_ops");
+    if (h == NULL)
+        tap_bail("cannot start MariaDB/Redis");
+    if (harness_node_start(h, "login", "[gateway]\nkick_grace_ms = 300\n") != 0)
+        tap_bail("imgated did not start");
+    add_user(h, 101, "alice", "alice123", 0);
+    char out[64];
+    if (harness_sql(h,
+                    "INSERT INTO IMUser (id, sex, name, domain, nick, password, salt, phone, email, avatar, departId,"
+                    " status, created, updated) SELECT 1000 + seq, 1, CONCAT('load', seq), '', CONCAT('Load ', seq),"
+                    " MD5(CONCAT(MD5('pw'), '1111')), '1111', '', '', '', 1, 0, 1, 1 FROM seq_1_to_200",
+                    out, sizeof out) != 0)
+        tap_bail("cannot create the load users");
+    test_database_down();
+    test_reload_with_sessions();
+    harness_stop(h);
+    return tap_done();
+}
