@@ -2,7 +2,8 @@
  * login_ops.c — the login plugin under operations: MariaDB stopped (code 3,
  * the daemon stays up, logins work again once it is back) and SIGHUP
  * reloading the login plugin while 200 logged-in connections stay logged in
- * and keep getting answers.
+ * and keep getting answers; with Redis gone, logins follow [plugin.login]
+ * redis_down (allow: no lockout check; refuse: code 3).
  */
 #include <signal.h>
 #include <time.h>
@@ -120,12 +121,31 @@ static void test_reload_with_sessions(void)
         imgate_client_close(conns[i]);
 }
 
+static void test_redis_down(void)
+{
+    char out[64] = "";
+    harness_redis(h, "SHUTDOWN NOSAVE", out, sizeof out);
+    imgate_client *c = harness_connect(h, 0);
+    tap_ok(login_ok(c, "alice", "alice123", CLIENT_MAC), "Redis down, redis_down = allow: the login goes through");
+    imgate_client_close(c);
+    c = harness_connect(h, 1);
+    char text[128];
+    int rc = login_result(c, "alice", "alice123", text, sizeof text);
+    tap_ok(rc == 3, "Redis down, redis_down = refuse: code 3 (%d %s)", rc, text);
+    imgate_client_close(c);
+    int status;
+    char *m = http_get(h, 0, "/metrics", &status);
+    tap_ok(m && strstr(m, "imgate_redis_errors_total"), "the Redis outage shows in /metrics");
+    free(m);
+}
+
 int main(void)
 {
     h = harness_start("login_ops");
     if (h == NULL)
         tap_bail("cannot start MariaDB/Redis");
-    if (harness_node_start(h, "login", "[gateway]\nkick_grace_ms = 300\n") != 0)
+    if (harness_node_start(h, "login", "[gateway]\nkick_grace_ms = 300\n") != 0 ||
+        harness_node_start(h, "login", "[plugin.login]\nredis_down = refuse\n") != 1)
         tap_bail("imgated did not start");
     add_user(h, 101, "alice", "alice123", 0);
     char out[64];
@@ -137,6 +157,7 @@ int main(void)
         tap_bail("cannot create the load users");
     test_database_down();
     test_reload_with_sessions();
+    test_redis_down();
     harness_stop(h);
     return tap_done();
 }
