@@ -55,6 +55,17 @@ static inline char *http_get(harness *h, int node, const char *path, int *status
     return body;
 }
 
+/* 1 when a heartbeat on `c` is echoed within 3 s: the connection is open and served. */
+static inline int heartbeat_ok(imgate_client *c)
+{
+    uint16_t seq;
+    imgate_client_pdu pdu;
+    if (imgate_client_send(c, 0x0007, 0x0701, NULL, 0, &seq) != 0 || imgate_client_wait(c, 0x0701, seq, &pdu, 3000) != 0)
+        return 0;
+    imgate_client_pdu_free(&pdu);
+    return 1;
+}
+
 /* Polls the node's log for `needle` for up to timeout_ms. */
 static inline int wait_log(harness *h, int node, const char *needle, int timeout_ms)
 {

@@ -86,16 +86,6 @@ static inline void add_user(harness *h, unsigned id, const char *name, const cha
         tap_bail("cannot insert user %s", name);
 }
 
-static inline int heartbeat_ok(imgate_client *c)
-{
-    uint16_t seq;
-    imgate_client_pdu pdu;
-    if (imgate_client_send(c, 0x0007, 0x0701, NULL, 0, &seq) != 0 || imgate_client_wait(c, 0x0701, seq, &pdu, 3000) != 0)
-        return 0;
-    imgate_client_pdu_free(&pdu);
-    return 1;
-}
-
 static inline imgate_client *connect_from(harness *h, int node, const char *source)
 {
     imgate_client *c = imgate_client_connect_from("127.0.0.1", harness_node_port(h, node), source, 5000);

@@ -96,15 +96,8 @@ static int count_greeting(const char *want)
 static int count_alive(void)
 {
     int n = 0;
-    for (int i = 0; i < N_CONNS; i++) {
-        uint16_t seq;
-        imgate_client_pdu pdu;
-        if (imgate_client_send(conns[i], 0x0007, 0x0701, NULL, 0, &seq) == 0 &&
-            imgate_client_wait(conns[i], 0x0701, seq, &pdu, 3000) == 0) {
-            imgate_client_pdu_free(&pdu);
-            n++;
-        }
-    }
+    for (int i = 0; i < N_CONNS; i++)
+        n += heartbeat_ok(conns[i]);
     return n;
 }
 

@@ -41,16 +41,6 @@ static int bind_user(imgate_client *c, uint32_t uid, uint32_t client_type)
     return kicked;
 }
 
-static int alive(imgate_client *c)
-{
-    uint16_t seq;
-    imgate_client_pdu pdu;
-    if (imgate_client_send(c, 0x0007, 0x0701, NULL, 0, &seq) != 0 || imgate_client_wait(c, 0x0701, seq, &pdu, 2000) != 0)
-        return 0;
-    imgate_client_pdu_free(&pdu);
-    return 1;
-}
-
 /* Waits for IMKickUser; returns its reason, or -1. */
 static int kick_reason(imgate_client *c, uint32_t uid)
 {
@@ -70,22 +60,22 @@ static void test_kick_rules(void)
     imgate_client *pc1 = harness_connect(h, 0), *pc2 = harness_connect(h, 0), *mobile = harness_connect(h, 0);
     tap_is_int(bind_user(pc1, 1001, PC_WINDOWS), 0, "first PC login kicks nobody");
     tap_is_int(bind_user(mobile, 1001, MOBILE_ANDROID), 0, "PC + mobile: nobody kicked");
-    tap_ok(alive(pc1) && alive(mobile), "both stay usable");
+    tap_ok(heartbeat_ok(pc1) && heartbeat_ok(mobile), "both stay usable");
 
     long long t0 = mono_ms();
     tap_is_int(bind_user(pc2, 1001, PC_MAC), 1, "a second PC login (Mac after Windows) kicks one connection");
     tap_is_int(kick_reason(pc1, 1001), 1, "the older PC gets IMKickUser reason 1 (duplicate), seq 0");
-    tap_ok(!alive(pc1), "the kicked connection accepts nothing more");
+    tap_ok(!heartbeat_ok(pc1), "the kicked connection accepts nothing more");
     tap_is_int(imgate_client_wait_closed(pc1, 3000), IMGATE_CLIENT_CLOSED, "and is closed after the grace period");
     tap_ok(mono_ms() - t0 >= 400, "not before the grace period (%lld ms)", mono_ms() - t0);
-    tap_ok(alive(pc2) && alive(mobile), "the new PC and the mobile stay");
+    tap_ok(heartbeat_ok(pc2) && heartbeat_ok(mobile), "the new PC and the mobile stay");
 
     /* The mobile kicks its PC (what 0x010a does). */
     uint16_t seq;
     imgate_client_send(mobile, TESTKIT, 0x0003, NULL, 0, &seq);
     tap_is_int(kick_reason(pc2, 1001), 2, "session_kick: the PC gets reason 2 (mobile kick)");
     tap_is_int(imgate_client_wait_closed(pc2, 3000), IMGATE_CLIENT_CLOSED, "and is closed");
-    tap_ok(alive(mobile), "the mobile stays");
+    tap_ok(heartbeat_ok(mobile), "the mobile stays");
 
     imgate_client *other = harness_connect(h, 0);
     tap_is_int(bind_user(other, 1002, PC_WINDOWS), 0, "another user's PC login kicks nobody");
@@ -126,7 +116,7 @@ static void test_msg_rate(void)
     }
     /* 20 per one-second window; a burst can straddle two windows. */
     tap_ok(acks >= 20 && acks <= 40, "60 messages in a burst: %d accepted (limit 20/s per connection)", acks);
-    tap_ok(alive(c), "the sender stays connected");
+    tap_ok(heartbeat_ok(c), "the sender stays connected");
     imgate_client_close(c);
 }
 
@@ -154,7 +144,7 @@ static void test_idle_timeouts(void)
     for (int i = 0; i < 6; i++) {
         struct timespec ts = {0, 500 * 1000000};
         nanosleep(&ts, NULL);
-        ok &= alive(busy);
+        ok &= heartbeat_ok(busy);
     }
     tap_ok(ok, "a PC sending heartbeats every 0.5 s outlives the 1.5 s idle timeout");
     imgate_client_close(busy);
@@ -183,7 +173,7 @@ static void test_output_cap(void)
     tap_ok(m && strstr(m, "imgate_closes_total{reason=\"output_overflow\"} 1"),
            "it was disconnected for exceeding the output cap");
     free(m);
-    tap_ok(alive(bystander), "other connections are unaffected");
+    tap_ok(heartbeat_ok(bystander), "other connections are unaffected");
     imgate_client_close(slow);
     imgate_client_close(bystander);
 }
@@ -204,7 +194,7 @@ static void test_drain_deadline(void)
                "the job completes in its old code and answers");
     imgate_client_pdu_free(&pdu);
     tap_ok(wait_log(h, 0, "event=generation_freed gen=1 late=1", 3000), "then generation 1 is freed");
-    tap_ok(alive(c), "the daemon is fine");
+    tap_ok(heartbeat_ok(c), "the daemon is fine");
     imgate_client_close(c);
 }
 
