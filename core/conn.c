@@ -181,20 +181,26 @@ static void dispatch(conn *c, const imgate_pdu_header *h, const uint8_t *frame)
 {
     const uint8_t *body = frame + IMGATE_PDU_HEADER_LEN;
     size_t body_len = h->length - IMGATE_PDU_HEADER_LEN;
-    count_pdu("in", h->service_id, h->command_id, h->length);
+    generation *g = g_server.current;
+    const handler_entry *e = generation_handler(g, h->service_id, h->command_id);
+    int is_heartbeat = h->service_id == SID_OTHER && h->command_id == CID_OTHER_HEARTBEAT;
+    /* Per-command series only for commands something handles: arbitrary ids from
+     * clients must not grow /metrics without bound. */
+    if (e != NULL || is_heartbeat)
+        count_pdu("in", h->service_id, h->command_id, h->length);
+    else
+        metrics_add("imgate_bytes_in_total", "", h->length);
 
     if (c->kicked) {
         metrics_add("imgate_requests_refused_total", "reason=\"kicked\"", 1);
         return;
     }
-    if (h->service_id == SID_OTHER && h->command_id == CID_OTHER_HEARTBEAT) {
+    if (is_heartbeat) {
         /* The reference echoes the heartbeat PDU unchanged, header included. */
         if (queue_output(c, frame, body, body_len) == IMGATE_OK)
             count_pdu("out", h->service_id, h->command_id, h->length);
         return;
     }
-    generation *g = g_server.current;
-    const handler_entry *e = generation_handler(g, h->service_id, h->command_id);
     int is_login = h->service_id == SID_LOGIN && h->command_id == CID_LOGIN_REQ_USERLOGIN;
     if (!c->logged_in && !is_login && !(e && (e->flags & IMGATE_HANDLER_PRE_LOGIN))) {
         /* The reference forwards such requests with user id 0 (spec J.1); we refuse them. */

@@ -103,6 +103,7 @@ static void test_auth_gate(void)
     tap_ok(m && strstr(m, "imgate_pdus_in_total{service=\"0x0007\",command=\"0x0701\"}"), "PDUs counted by command");
     tap_ok(m && strstr(m, "# TYPE imgate_connections gauge"), "connections gauge exported");
     tap_ok(m && strstr(m, "imgate_reloads_total 0"), "reload counter exported");
+    tap_ok(m && !strstr(m, "0x0999"), "unknown command ids create no metric series (bounded /metrics)");
     tap_ok(m && strstr(m, "imgate_worker_queue_depth"), "worker queue depth exported");
     free(m);
 }

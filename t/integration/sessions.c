@@ -94,6 +94,22 @@ static void test_kick_rules(void)
     free(m);
 }
 
+static void test_unknown_after_login(void)
+{
+    imgate_client *c = harness_connect(h, 0);
+    bind_user(c, 1500, PC_WINDOWS);
+    uint16_t seq;
+    imgate_client_send(c, 0x0999, 0x0001, "junk", 4, &seq);
+    imgate_client_send(c, 0x0002, 0x0201, NULL, 0, &seq); /* a real TeamTalk id no plugin here handles */
+    tap_ok(heartbeat_ok(c), "unknown commands after login are not fatal");
+    int status;
+    char *m = http_get(h, 0, "/metrics", &status);
+    tap_ok(m && strstr(m, "imgate_unknown_commands_total 2"), "and are counted");
+    free(m);
+    tap_ok(wait_log(h, 0, "event=unknown_command", 2000), "and logged");
+    imgate_client_close(c);
+}
+
 static void test_msg_rate(void)
 {
     imgate_client *c = harness_connect(h, 0);
@@ -208,6 +224,7 @@ int main(void)
                            "max_output = 256k\nmax_frame_prelogin = 64k\nlogin_timeout_ms = 600000\nreload_drain_ms = 500\n") != 0)
         tap_bail("imgated did not start");
     test_kick_rules();
+    test_unknown_after_login();
     test_msg_rate();
     test_idle_timeouts();
     test_output_cap();
