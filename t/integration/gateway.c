@@ -161,6 +161,24 @@ static void test_login_deadline(void)
     imgate_client_close(c);
 }
 
+static void test_full_node(void)
+{
+    int n = harness_node_start(h, "example", "[gateway]\nmax_connections = 1\n");
+    if (n != 1)
+        tap_bail("second node did not start");
+    imgate_client *first = harness_connect(h, n);
+    tap_ok(heartbeat_ok(first), "a node with max_connections = 1 serves its first client");
+    imgate_client *second = harness_connect(h, n);
+    tap_is_int(imgate_client_wait_closed(second, 3000), IMGATE_CLIENT_CLOSED, "the next connection is refused");
+    imgate_client_close(second);
+    int status;
+    char *body = http_get(h, n, "/msg_server", &status);
+    tap_is_str(body, "{\"code\":2,\"msg\":\"负载过高\"}", "/msg_server answers code 2 (full), as the reference");
+    free(body);
+    tap_ok(heartbeat_ok(first), "the first client is unaffected");
+    imgate_client_close(first);
+}
+
 int main(void)
 {
     h = harness_start("gateway");
@@ -176,6 +194,7 @@ int main(void)
     test_auth_gate();
     test_bad_frames();
     test_login_deadline();
+    test_full_node();
     harness_stop(h);
     return tap_done();
 }
