@@ -87,7 +87,9 @@ MYSQL_STMT *db_conn_stmt(db_conn *c, const char *sql)
         return NULL;
     for (int i = 0; i < c->n_stmts; i++)
         if (strcmp(c->stmts[i].sql, sql) == 0) {
-            mysql_stmt_reset(c->stmts[i].stmt);
+            /* Drop any result a caller left unread. Client-side only: mysql_stmt_reset
+             * would cost a server round trip on every execution. */
+            mysql_stmt_free_result(c->stmts[i].stmt);
             return c->stmts[i].stmt;
         }
     MYSQL_STMT *st = mysql_stmt_init(m);

@@ -231,7 +231,8 @@ struct imgate_core_api {
     /* WORKER THREAD. A prepared statement (`MYSQL_STMT *`) for `sql` on this
      * worker's connection, prepared once and cached per connection (keyed by
      * the SQL text). NULL when unreachable or the SQL does not prepare (the
-     * reason is logged). Reset it is done for you; do not close it. */
+     * reason is logged). Bind fresh parameters before each execute, and free
+     * the result (mysql_stmt_free_result) when done; do not close it. */
     void *(*db_stmt)(imgate_worker *w, int pool, const char *sql);
     /* WORKER THREAD. Drops this worker's connection to `pool` after an error
      * that left it unusable (the next db() reconnects). */
