@@ -12,7 +12,14 @@
 #define DB_IDLE_CHECK_SECONDS 5
 /* After a failed connect, further attempts wait this long, so a database
  * outage costs callers one quick failure instead of a connect timeout each. */
-#define DB_RETRY_SECONDS 1
+#define DB_RETRY_MS 300
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 void db_conn_init(db_conn *c, const config_db *cfg)
 {
@@ -68,11 +75,11 @@ MYSQL *db_conn_get(db_conn *c)
         db_conn_discard(c);
     }
     if (c->mysql == NULL) {
-        if (now < c->next_attempt)
+        if (mono_ms() < c->next_attempt_ms)
             return NULL;
         c->mysql = connect_now(c);
         if (c->mysql == NULL) {
-            c->next_attempt = now + DB_RETRY_SECONDS;
+            c->next_attempt_ms = mono_ms() + DB_RETRY_MS;
             return NULL;
         }
     }

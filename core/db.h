@@ -26,7 +26,7 @@ typedef struct db_conn {
     time_t last_used;
     stmt_cache_entry *stmts;
     int n_stmts;
-    time_t next_attempt;   /* after a failed connect, wait before retrying */
+    long long next_attempt_ms; /* monotonic: after a failed connect, wait before retrying */
 } db_conn;
 
 void db_conn_init(db_conn *c, const config_db *cfg);

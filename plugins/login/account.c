@@ -4,6 +4,7 @@
  * (0x010a), the "which server" query (0x0101), and PC presence for the
  * user's mobiles (IMPCLoginStatusNotify, 0x020e).
  */
+#include <errmsg.h>
 #include <hiredis/hiredis.h>
 #include <mysql.h>
 #include <stdio.h>
@@ -138,10 +139,7 @@ static void shield_work(imgate_worker *w, void *arg, int update)
     pending_reply *p = arg;
     const imgate_core_api *api = p->lp->api;
     p->result_code = 1;
-    MYSQL_STMT *st = update ? api->db_stmt(w, IMGATE_DB_MASTER, "UPDATE IMUser SET push_shield_status = ? WHERE id = ?")
-                            : api->db_stmt(w, IMGATE_DB_REPLICA, "SELECT push_shield_status FROM IMUser WHERE id = ?");
-    if (st == NULL)
-        return;
+    int pool = update ? IMGATE_DB_MASTER : IMGATE_DB_REPLICA;
     MYSQL_BIND in[2], out[1];
     memset(in, 0, sizeof in);
     memset(out, 0, sizeof out);
@@ -154,15 +152,25 @@ static void shield_work(imgate_worker *w, void *arg, int update)
     out[0].buffer_type = MYSQL_TYPE_LONG;
     out[0].is_unsigned = 1;
     out[0].buffer = &p->shield_status;
-    int pool = update ? IMGATE_DB_MASTER : IMGATE_DB_REPLICA;
-    if (mysql_stmt_bind_param(st, in) != 0 || mysql_stmt_execute(st) != 0) {
-        api->log(p->lp->self, IMGATE_LOG_WARN, "event=push_shield_failed user_id=%u error=\"%s\"", p->user_id,
-                 mysql_stmt_error(st));
+    MYSQL_STMT *st;
+    /* One retry on a fresh connection when the pooled one went stale (server restart). */
+    for (int attempt = 0;; attempt++) {
+        st = api->db_stmt(w, pool, update ? "UPDATE IMUser SET push_shield_status = ? WHERE id = ?"
+                                          : "SELECT push_shield_status FROM IMUser WHERE id = ?");
+        if (st == NULL)
+            return;
+        if (mysql_stmt_bind_param(st, in) == 0 && mysql_stmt_execute(st) == 0)
+            break;
+        unsigned err = mysql_stmt_errno(st);
+        int retry = attempt == 0 && (err == CR_SERVER_GONE_ERROR || err == CR_SERVER_LOST);
+        api->log(p->lp->self, IMGATE_LOG_WARN, "event=push_shield_failed user_id=%u error=\"%s\" retry=%d", p->user_id,
+                 mysql_stmt_error(st), retry);
         api->db_discard(w, pool);
-        return;
+        if (!retry)
+            return;
     }
     if (update) {
-        /* 0 affected rows is fine when the value did not change; the user must exist though. */
+        /* 0 affected rows just means the value did not change (the row is the logged-in user's). */
         p->result_code = 0;
         return;
     }

@@ -11,6 +11,7 @@
  * lockouts, each with its own result_string; 3 (REFUSE_REASON_NO_DB_SERVER)
  * when the database cannot be reached.
  */
+#include <errmsg.h>
 #include <mysql.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,14 +125,19 @@ static void upgrade_password(imgate_worker *w, login_call *call)
     call->upgraded = mysql_stmt_affected_rows(st) == 1;
 }
 
+/* A pooled connection can be stale (the server restarted since its last use):
+ * such an error earns one retry on a fresh connection. */
+static int connection_lost(MYSQL_STMT *st)
+{
+    unsigned e = mysql_stmt_errno(st);
+    return e == CR_SERVER_GONE_ERROR || e == CR_SERVER_LOST;
+}
+
 static void validate(imgate_worker *w, void *arg)
 {
     login_call *call = arg;
     const imgate_core_api *api = call->lp->api;
     call->verdict = V_DB_DOWN;
-    MYSQL_STMT *st = api->db_stmt(w, IMGATE_DB_REPLICA, SELECT_USER);
-    if (st == NULL)
-        return;
     MYSQL_BIND in[1], out[14];
     unsigned long name_len = strlen(call->user_name);
     bind_str(&in[0], call->user_name, sizeof call->user_name, &name_len);
@@ -154,10 +160,19 @@ static void validate(imgate_worker *w, void *arg)
     my_bool nulls[14] = {0};
     for (int i = 0; i < 14; i++)
         out[i].is_null = &nulls[i];
-    if (mysql_stmt_bind_param(st, in) != 0 || mysql_stmt_execute(st) != 0 || mysql_stmt_bind_result(st, out) != 0) {
-        api->log(call->lp->self, IMGATE_LOG_WARN, "event=login_query_failed error=\"%s\"", mysql_stmt_error(st));
+    MYSQL_STMT *st = NULL;
+    for (int attempt = 0;; attempt++) {
+        st = api->db_stmt(w, IMGATE_DB_REPLICA, SELECT_USER);
+        if (st == NULL)
+            return;
+        if (mysql_stmt_bind_param(st, in) == 0 && mysql_stmt_execute(st) == 0 && mysql_stmt_bind_result(st, out) == 0)
+            break;
+        int retry = attempt == 0 && connection_lost(st);
+        api->log(call->lp->self, retry ? IMGATE_LOG_INFO : IMGATE_LOG_WARN, "event=login_query_failed error=\"%s\" retry=%d",
+                 mysql_stmt_error(st), retry);
         api->db_discard(w, IMGATE_DB_REPLICA);
-        return;
+        if (!retry)
+            return;
     }
     int rc = mysql_stmt_fetch(st);
     mysql_stmt_free_result(st);
