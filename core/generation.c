@@ -60,6 +60,7 @@ int generation_register(imgate_instance *inst, uint16_t service_id, uint16_t com
     uint64_t key = handler_key(service_id, command_id);
     const handler_entry *old = u64map_get(&g->handlers, key);
     if (old != NULL) {
+        inst->register_failed = 1;
         log_error("event=duplicate_handler plugin=%s other=%s service=0x%04x command=0x%04x", inst->name,
                   old->inst->name, service_id, command_id);
         return IMGATE_EEXIST;
@@ -132,6 +133,13 @@ generation *generation_build(config *cfg, uint64_t number, const char *copy_dir,
         inst->in_init = 1;
         int rc = inst->desc->init(inst, api, &inst->state);
         inst->in_init = 0;
+        if (rc == 0 && inst->register_failed) {
+            snprintf(err, errlen, "plugin %s: registers a (service, command) another handler already has", name);
+            inst->initialized = 1; /* its init ran: fini must too */
+            plugin_timers_cancel_all(inst);
+            destroy(g);
+            return NULL;
+        }
         if (rc != 0) {
             snprintf(err, errlen, "plugin %s: init failed (returned %d)", name, rc);
             /* Its own timers may already be armed: init failing means none of it runs. */

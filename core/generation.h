@@ -31,6 +31,7 @@ struct imgate_instance {
     void *state;
     int initialized;
     int in_init;   /* register_* calls are accepted only while this is set */
+    int register_failed; /* a registration was refused: the load fails even if init ignores it */
     imgate_close_hook_fn close_hook;
     struct imgate_timer *timers; /* armed timers, cancelled on retire */
 };

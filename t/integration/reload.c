@@ -147,6 +147,27 @@ int main(void)
     tap_ok(reload(6, "done"), "SIGHUP with the original plugin and a good ini: generation 6 done");
     tap_is_int(count_greeting(GREETING_V1), N_CONNS, "the original reply is back on every connection");
 
+    /* Two plugins claiming one (service, command): refused even though the
+     * second plugin's init ignores the refusal and returns 0. */
+    char testkit_from[4096], testkit_to[4096];
+    snprintf(testkit_from, sizeof testkit_from, "%s/t/plugins/.libs/testkit.so", getenv("top_builddir"));
+    snprintf(testkit_to, sizeof testkit_to, "%s/plugins/testkit.so", harness_node_dir(h, 0));
+    if (copy_file(testkit_from, testkit_to) != 0)
+        tap_bail("cannot install testkit");
+    char *dup_ini = strdup(good_ini);
+    char *en_line = strstr(dup_ini, "enable=example");
+    if (en_line == NULL)
+        tap_bail("no enable=example line in the ini");
+    char both[70000];
+    snprintf(both, sizeof both, "%.*senable=example,testkit%s", (int)(en_line - dup_ini), dup_ini,
+             en_line + strlen("enable=example"));
+    free(dup_ini);
+    harness_node_rewrite_ini(h, 0, both);
+    tap_ok(reload(7, "failed"), "SIGHUP enabling a plugin that duplicates a (service, command): generation 7 failed");
+    tap_ok(harness_node_log_contains(h, 0, "another handler already has"), "the log names the duplicate");
+    tap_is_int(count_greeting(GREETING_V1), N_CONNS, "the running generation keeps answering");
+    harness_node_rewrite_ini(h, 0, good_ini);
+
     /* A job in flight across a reload completes with the code it started in. */
     Imgate__Example__ExampleStatsReq sreq = IMGATE__EXAMPLE__EXAMPLE_STATS_REQ__INIT;
     uint16_t seq;
@@ -156,7 +177,7 @@ int main(void)
     tap_is_int(imgate_client_wait(conns[0], EXAMPLE_CMD_STATS_RSP, seq, &pdu, 5000), IMGATE_CLIENT_OK,
                "a worker job started before a reload still answers");
     imgate_client_pdu_free(&pdu);
-    tap_ok(wait_log(h, 0, "reload gen=7 status=done", 5000), "generation 7 done");
+    tap_ok(wait_log(h, 0, "reload gen=8 status=done", 5000), "generation 8 done");
 
     /* Take the plugin out of `enable`. */
     char *no_example = strdup(good_ini);
@@ -170,7 +191,7 @@ int main(void)
     memcpy(en, "enable=", 7);
     harness_node_rewrite_ini(h, 0, no_example);
     free(no_example);
-    tap_ok(reload(8, "done"), "SIGHUP with the plugin removed from enable: generation 8 done");
+    tap_ok(reload(9, "done"), "SIGHUP with the plugin removed from enable: generation 9 done");
     tap_is_int(count_alive(), N_CONNS, "all 100 connections are still open and answered");
     imgate_client *fresh = harness_connect(h, 0);
     tap_ok(example_greeting(fresh, NULL) == NULL, "the removed plugin's command is no longer served");
@@ -178,8 +199,8 @@ int main(void)
 
     int status;
     char *m = http_get(h, 0, "/metrics", &status);
-    tap_ok(m && strstr(m, "imgate_reloads_total 7"), "/metrics counts 7 reloads");
-    tap_ok(m && strstr(m, "imgate_reload_failures_total 3"), "/metrics counts 3 failed reloads");
+    tap_ok(m && strstr(m, "imgate_reloads_total 8"), "/metrics counts 8 reloads");
+    tap_ok(m && strstr(m, "imgate_reload_failures_total 4"), "/metrics counts 4 failed reloads");
     free(m);
 
     /* SIGTERM: stop accepting, finish, exit 0, remove the pid file. */

@@ -8,6 +8,8 @@
  *   0x0003/0x0301 CID_MSG_DATA -> IMMsgDataAck{msg_id = n-th accepted message}
  *   0x7F00/0x0005 (pre-login) -> a worker job that sleeps 2 s, then replies 0x7F00/0x0006
  *       (keeps a generation busy past the reload drain deadline)
+ * It also tries to take the example plugin's command (0x1000/0x0001), ignoring
+ * the answer, so a generation enabling both must be refused by the core.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
@@ -110,6 +112,8 @@ static int testkit_init(imgate_instance *self, const imgate_core_api *api, void 
         free(st);
         return -1;
     }
+    /* Deliberately unchecked: alone it succeeds; next to `example` the core refuses the load. */
+    (void)api->register_handler(self, 0x1000, 0x0001, IMGATE_HANDLER_PRE_LOGIN, on_bind);
     *state = st;
     return 0;
 }
