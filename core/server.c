@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -177,6 +178,30 @@ static int write_pid_file(const char *path)
     return fclose(f);
 }
 
+/*
+ * Every client costs a descriptor: raise the soft limit to what
+ * max_connections needs (plus room for listeners, database and Redis links,
+ * plugin files), up to the hard limit, and say so when that is not enough.
+ */
+static void raise_fd_limit(const config *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t want = (rlim_t)cfg->max_connections + 64 + (rlim_t)cfg->workers * 2;
+    if (rl.rlim_cur >= want)
+        return;
+    rlim_t target = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max : want;
+    rl.rlim_cur = target;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        log_warn("event=fd_limit_failed error=\"%s\"", strerror(errno));
+    else
+        log_info("event=fd_limit soft=%llu", (unsigned long long)target);
+    if (target < want)
+        log_warn("event=fd_limit_too_low max_connections=%d hard_limit=%llu reason=\"max_connections cannot be reached\"",
+                 cfg->max_connections, (unsigned long long)rl.rlim_max);
+}
+
 static char *make_copy_dir(void)
 {
     const char *tmp = getenv("TMPDIR");
@@ -247,6 +272,7 @@ int server_run(const char *config_path)
         return 1;
     }
     const config *boot = g_server.boot_cfg;
+    raise_fd_limit(boot);
     g_server.db.pool[0] = boot->mysql_master.configured ? &boot->mysql_master : NULL;
     g_server.db.pool[1] = boot->mysql_replica.configured ? &boot->mysql_replica : g_server.db.pool[0];
     g_server.workers = worker_pool_start(g_server.base, boot->workers, boot->worker_queue_max, &g_server.db);

@@ -4,6 +4,8 @@
  * plugin reaching real MariaDB and Redis through worker jobs and the Redis
  * link.
  */
+#include <sys/resource.h>
+
 #include "common.h"
 
 static harness *h;
@@ -161,6 +163,31 @@ static void test_login_deadline(void)
     imgate_client_close(c);
 }
 
+/* A node started with a low soft descriptor limit raises it to fit max_connections. */
+static void test_fd_limit(void)
+{
+    struct rlimit saved, low;
+    getrlimit(RLIMIT_NOFILE, &saved);
+    low = saved;
+    low.rlim_cur = 1024; /* inherited by the node the harness forks */
+    setrlimit(RLIMIT_NOFILE, &low);
+    int n = harness_node_start(h, "example", "[gateway]\nmax_connections = 5000\n");
+    setrlimit(RLIMIT_NOFILE, &saved);
+    if (n < 0)
+        tap_bail("third node did not start");
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/limits", (int)harness_node_pid(h, n));
+    FILE *f = fopen(path, "r");
+    long long soft = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "Max open files", 14) == 0)
+            sscanf(line + 14, "%lld", &soft);
+    if (f)
+        fclose(f);
+    tap_ok(soft >= 5064, "started with a soft limit of 1024, imgated raised it for max_connections = 5000 (%lld)",
+           soft);
+}
+
 static void test_full_node(void)
 {
     int n = harness_node_start(h, "example", "[gateway]\nmax_connections = 1\n");
@@ -195,6 +222,7 @@ int main(void)
     test_bad_frames();
     test_login_deadline();
     test_full_node();
+    test_fd_limit();
     harness_stop(h);
     return tap_done();
 }
