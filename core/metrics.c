@@ -17,8 +17,6 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static series *all;
 static size_t n_all, cap_all;
 
-int metrics_init(void) { return 0; }
-
 void metrics_shutdown(void)
 {
     pthread_mutex_lock(&lock);
@@ -78,15 +76,6 @@ void metrics_set(const char *name, const char *labels, int64_t value)
     if (s)
         s->value = value;
     pthread_mutex_unlock(&lock);
-}
-
-int64_t metrics_get(const char *name, const char *labels)
-{
-    pthread_mutex_lock(&lock);
-    series *s = find(name, labels ? labels : "", 0, 0);
-    int64_t v = s ? s->value : 0;
-    pthread_mutex_unlock(&lock);
-    return v;
 }
 
 char *metrics_render(void)

@@ -9,7 +9,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-int metrics_init(void);
 void metrics_shutdown(void);
 
 /* Adds to the counter `name` with the label set `labels` (e.g. `reason="idle"`,
@@ -18,8 +17,6 @@ void metrics_shutdown(void);
 void metrics_add(const char *name, const char *labels, uint64_t delta);
 /* Sets a gauge. */
 void metrics_set(const char *name, const char *labels, int64_t value);
-/* Reads a counter or gauge (0 if never set). For tests and the health view. */
-int64_t metrics_get(const char *name, const char *labels);
 
 /* Renders everything; the caller frees the returned string. */
 char *metrics_render(void);

@@ -20,7 +20,6 @@ struct redis_link {
     char *socket;
     int db;
     redisAsyncContext *ctx; /* NULL while disconnected */
-    int connected;
     int stopping;
     struct event *retry;
 };
@@ -67,11 +66,9 @@ static void on_connect(const redisAsyncContext *ac, int status)
         log_warn("event=redis_connect_failed error=\"%s\"", ac->errstr);
         metrics_add("imgate_redis_errors_total", "kind=\"connect\"", 1);
         r->ctx = NULL; /* hiredis frees the context after this callback */
-        r->connected = 0;
         schedule_retry(r);
         return;
     }
-    r->connected = 1;
     log_info("event=redis_connected");
 }
 
@@ -79,7 +76,6 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 {
     redis_link *r = ac->data;
     r->ctx = NULL;
-    r->connected = 0;
     if (!r->stopping) {
         log_warn("event=redis_disconnected error=\"%s\"", status == REDIS_OK ? "" : ac->errstr);
         schedule_retry(r);
@@ -124,8 +120,6 @@ redis_link *redis_link_start(struct event_base *base, const char *host, unsigned
     connect_now(r);
     return r;
 }
-
-int redis_link_connected(const redis_link *r) { return r != NULL && r->connected; }
 
 int redis_link_command(redis_link *r, redis_reply_fn cb, void *arg, int argc, const char **argv, const size_t *argvlen)
 {

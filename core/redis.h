@@ -23,7 +23,6 @@ redis_link *redis_link_start(struct event_base *base, const char *host, unsigned
 /* Sends a command. Returns 0 (cb will run exactly once), or -1 when the link is
  * down or the command could not be queued (cb will NOT run). */
 int redis_link_command(redis_link *r, redis_reply_fn cb, void *arg, int argc, const char **argv, const size_t *argvlen);
-int redis_link_connected(const redis_link *r);
 /* Disconnects; pending callbacks get NULL. */
 void redis_link_stop(redis_link *r);
 

@@ -25,8 +25,6 @@ conn *session_first(uint32_t user_id)
     return u ? u->head : NULL;
 }
 
-int session_user_count(void) { return (int)g_server.users.len; }
-
 void session_unbind(conn *c)
 {
     if (c->user_id == 0 || !c->logged_in)

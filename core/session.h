@@ -21,6 +21,5 @@ int session_kick(uint32_t user_id, uint32_t class_mask, uint64_t except_conn, ui
 int session_conns(uint32_t user_id, uint32_t class_mask, uint64_t *out, int max);
 /* The first connection of the user (follow user_next), or NULL. */
 conn *session_first(uint32_t user_id);
-int session_user_count(void);
 
 #endif

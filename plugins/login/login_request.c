@@ -18,7 +18,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "IM.Buddy.pb-c.h"
 #include "IM.Login.pb-c.h"
 #include "lockout.h"
 #include "login.h"
