@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "IM.Login.pb-c.h"
 #include "example.pb-c.h"
 #include "harness.h"
 #include "imgate_client.h"
@@ -64,6 +65,20 @@ static inline int heartbeat_ok(imgate_client *c)
         return 0;
     imgate_client_pdu_free(&pdu);
     return 1;
+}
+
+/* Waits for IMKickUser for `uid` (a push: seq 0); returns its reason, or -1. */
+static inline int wait_kick(imgate_client *c, uint32_t uid)
+{
+    imgate_client_pdu pdu;
+    if (imgate_client_wait(c, 0x0107, -1, &pdu, 3000) != 0)
+        return -1;
+    IM__Login__IMKickUser *k = im__login__imkick_user__unpack(NULL, pdu.body_len, pdu.body);
+    int reason = (k && k->user_id == uid && pdu.h.seq_num == 0) ? (int)k->kick_reason : -1;
+    if (k)
+        im__login__imkick_user__free_unpacked(k, NULL);
+    imgate_client_pdu_free(&pdu);
+    return reason;
 }
 
 /* Polls the node's log for `needle` for up to timeout_ms. */

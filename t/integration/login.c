@@ -154,19 +154,6 @@ static void test_address_throttle(void)
     tap_is_str(out, "0", "the sprayed failures did not lock out erin's name");
 }
 
-static int wait_kick(imgate_client *c, uint32_t uid)
-{
-    imgate_client_pdu pdu;
-    if (imgate_client_wait(c, 0x0107, -1, &pdu, 3000) != 0)
-        return -1;
-    IM__Login__IMKickUser *k = im__login__imkick_user__unpack(NULL, pdu.body_len, pdu.body);
-    int r = k && k->user_id == uid ? (int)k->kick_reason : -1;
-    if (k)
-        im__login__imkick_user__free_unpacked(k, NULL);
-    imgate_client_pdu_free(&pdu);
-    return r;
-}
-
 static int wait_pc_status(imgate_client *c, uint32_t uid)
 {
     imgate_client_pdu pdu;

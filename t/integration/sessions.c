@@ -41,20 +41,6 @@ static int bind_user(imgate_client *c, uint32_t uid, uint32_t client_type)
     return kicked;
 }
 
-/* Waits for IMKickUser; returns its reason, or -1. */
-static int kick_reason(imgate_client *c, uint32_t uid)
-{
-    imgate_client_pdu pdu;
-    if (imgate_client_wait(c, 0x0107, -1, &pdu, 3000) != 0)
-        return -1;
-    IM__Login__IMKickUser *k = im__login__imkick_user__unpack(NULL, pdu.body_len, pdu.body);
-    int reason = (k && k->user_id == uid && pdu.h.seq_num == 0) ? (int)k->kick_reason : -1;
-    if (k)
-        im__login__imkick_user__free_unpacked(k, NULL);
-    imgate_client_pdu_free(&pdu);
-    return reason;
-}
-
 static void test_kick_rules(void)
 {
     imgate_client *pc1 = harness_connect(h, 0), *pc2 = harness_connect(h, 0), *mobile = harness_connect(h, 0);
@@ -64,7 +50,7 @@ static void test_kick_rules(void)
 
     long long t0 = mono_ms();
     tap_is_int(bind_user(pc2, 1001, PC_MAC), 1, "a second PC login (Mac after Windows) kicks one connection");
-    tap_is_int(kick_reason(pc1, 1001), 1, "the older PC gets IMKickUser reason 1 (duplicate), seq 0");
+    tap_is_int(wait_kick(pc1, 1001), 1, "the older PC gets IMKickUser reason 1 (duplicate), seq 0");
     tap_ok(!heartbeat_ok(pc1), "the kicked connection accepts nothing more");
     tap_is_int(imgate_client_wait_closed(pc1, 3000), IMGATE_CLIENT_CLOSED, "and is closed after the grace period");
     tap_ok(mono_ms() - t0 >= 400, "not before the grace period (%lld ms)", mono_ms() - t0);
@@ -73,7 +59,7 @@ static void test_kick_rules(void)
     /* The mobile kicks its PC (what 0x010a does). */
     uint16_t seq;
     imgate_client_send(mobile, TESTKIT, 0x0003, NULL, 0, &seq);
-    tap_is_int(kick_reason(pc2, 1001), 2, "session_kick: the PC gets reason 2 (mobile kick)");
+    tap_is_int(wait_kick(pc2, 1001), 2, "session_kick: the PC gets reason 2 (mobile kick)");
     tap_is_int(imgate_client_wait_closed(pc2, 3000), IMGATE_CLIENT_CLOSED, "and is closed");
     tap_ok(heartbeat_ok(mobile), "the mobile stays");
 
