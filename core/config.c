@@ -155,7 +155,12 @@ static void gateway_key(parse_state *st, int line, const char *section, const ch
     NUM_KEY("idle_timeout_pc_ms", c->idle_timeout_pc_ms, 100, 86400000)
     NUM_KEY("idle_timeout_mobile_ms", c->idle_timeout_mobile_ms, 100, 86400000)
     NUM_KEY("msg_rate_per_second", c->msg_rate_per_second, 1, 1000000)
-    NUM_KEY("kick_grace_ms", c->kick_grace_ms, 0, 60000)
+    NUM_KEY("kick_linger_ms", c->kick_linger_ms, 0, 86400000)
+    /* The older name of kick_linger_ms, kept so existing files still load. */
+    NUM_KEY("kick_grace_ms", c->kick_linger_ms, 0, 86400000)
+    NUM_KEY("max_inflight_per_conn", c->max_inflight_per_conn, 1, 100000)
+    NUM_KEY("max_inflight", c->max_inflight, 1, 10000000)
+    NUM_KEY("write_batch_max", c->write_batch_max, 1, 10000)
     NUM_KEY("workers", c->workers, 1, 256)
     NUM_KEY("worker_queue_max", c->worker_queue_max, 1, 10000000)
     NUM_KEY("reload_drain_ms", c->reload_drain_ms, 100, 3600000)
@@ -185,6 +190,7 @@ static void redis_key(parse_state *st, int line, const char *section, const char
     STR_KEY("socket", c->redis_socket)
     NUM_KEY("port", c->redis_port, 0, 65535)
     NUM_KEY("db", c->redis_db, 0, 1024)
+    NUM_KEY("timeout_ms", c->redis_timeout_ms, 100, 600000)
     fail(st, line, "unknown key '%s' in [redis]", key);
 }
 
@@ -297,7 +303,10 @@ static void set_defaults(config *c)
     c->idle_timeout_pc_ms = 120000;
     c->idle_timeout_mobile_ms = 300000;
     c->msg_rate_per_second = 20;
-    c->kick_grace_ms = 2000;
+    c->kick_linger_ms = 600000;
+    c->max_inflight_per_conn = 64;
+    c->max_inflight = 20000;
+    c->write_batch_max = 256;
     c->workers = 0; /* 0 = from [mysql.master] pool_size, else 4 */
     c->worker_queue_max = 100000;
     c->reload_drain_ms = 60000;
@@ -305,6 +314,7 @@ static void set_defaults(config *c)
     c->msfs_url = strdup("");
     c->discovery_url = strdup("");
     c->redis_port = 6379;
+    c->redis_timeout_ms = 3000;
     c->mysql_master.port = 3306;
     c->mysql_master.pool_size = 4;
     c->mysql_replica.port = 3306;

@@ -49,8 +49,11 @@ typedef struct config {
     uint32_t login_timeout_ms;
     uint32_t idle_timeout_pc_ms;
     uint32_t idle_timeout_mobile_ms;
-    uint32_t msg_rate_per_second; /* CID_MSG_DATA per connection per second */
-    uint32_t kick_grace_ms;
+    uint32_t msg_rate_per_second; /* rate-limited requests (CID_MSG_DATA) per connection per second */
+    uint32_t kick_linger_ms;      /* a kicked connection is closed after this, unless the client goes first */
+    int max_inflight_per_conn;    /* tracked requests in flight per connection before reading stops */
+    int max_inflight;             /* ... and on the whole node */
+    int write_batch_max;          /* batched writes per transaction */
     int workers;
     int worker_queue_max;
     uint32_t reload_drain_ms;    /* how long an old generation may stay busy before it is leaked */
@@ -71,6 +74,7 @@ typedef struct config {
     unsigned redis_port;
     char *redis_socket;
     int redis_db;
+    uint32_t redis_timeout_ms;   /* a command unanswered this long fails (NULL reply) and the link is reset */
 
     /* [plugins] */
     char *plugin_dir;

@@ -13,32 +13,41 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "IM.Login.pb-c.h"
+#include "dispatch.h"
 #include "framing.h"
+#include "generation.h"
 #include "imgate/pdu.h"
-#include "imgate/plugin.h"
+#include "imgate/teamtalk.h"
 #include "log.h"
 #include "metrics.h"
+#include "pdu_metrics.h"
 #include "server.h"
 #include "session.h"
+#include "u64map.h"
 
 /* How long a closing connection may take to flush its output before it is dropped. */
 #define FLUSH_DEADLINE_MS 5000
 
-#define SID_LOGIN 0x0001
-#define CID_LOGIN_REQ_USERLOGIN 0x0103
-#define SID_OTHER 0x0007
-#define CID_OTHER_HEARTBEAT 0x0701
-#define SID_MSG 0x0003
-#define CID_MSG_DATA 0x0301
+static u64map conns; /* conn id -> conn* */
+static int n_conns;
+static uint64_t next_conn_id;
+static int inflight_total;
+/* Connections blocked on the node-wide in-flight cap, oldest first (ids: they may close meanwhile). */
+static uint64_t *waiters;
+static size_t n_waiters, cap_waiters;
 
-conn *conn_find(uint64_t id) { return u64map_get(&g_server.conns, id); }
+static metric_series *m_connections, *m_accepted, *m_refused;
 
-static void count_pdu(const char *dir, uint16_t sid, uint16_t cid, size_t bytes)
+conn *conn_find(uint64_t id) { return u64map_get(&conns, id); }
+int conn_count(void) { return n_conns; }
+int conn_inflight_total(void) { return inflight_total; }
+
+static metric_series *closes_counter(const char *reason)
 {
-    char labels[64];
-    snprintf(labels, sizeof labels, "service=\"0x%04x\",command=\"0x%04x\"", sid, cid);
-    metrics_add(dir[0] == 'i' ? "imgate_pdus_in_total" : "imgate_pdus_out_total", labels, 1);
-    metrics_add(dir[0] == 'i' ? "imgate_bytes_in_total" : "imgate_bytes_out_total", "", bytes);
+    char labels[96];
+    snprintf(labels, sizeof labels, "reason=\"%s\"", reason);
+    return metrics_counter("imgate_closes_total", labels);
 }
 
 static void run_close_hooks(conn *c)
@@ -52,26 +61,54 @@ static void run_close_hooks(conn *c)
     info.client_type = c->client_type;
     info.logged_in = c->logged_in;
     info.kicked = c->kicked;
+    info.role = c->role;
     snprintf(info.address, sizeof info.address, "%s", c->address);
     generation_ref(g);
-    for (int i = 0; i < g->n_inst; i++)
-        if (g->inst[i]->close_hook)
-            g->inst[i]->close_hook(g->inst[i]->state, &info);
+    for (int i = 0; i < g->n_inst; i++) {
+        imgate_instance *inst = g->inst[i];
+        if (inst->close_hook == NULL)
+            continue;
+        /* 1.0/1.1 plugins were promised logged-in connections only. */
+        int wants = c->logged_in;
+        if (inst->desc->abi_minor >= 2)
+            wants = wants || strcmp(c->role_owner, inst->name) == 0 || conn_has_data(c, inst->name);
+        if (wants)
+            inst->close_hook(inst->state, &info);
+    }
     generation_unref(g);
+}
+
+static void remove_waiter(uint64_t id)
+{
+    for (size_t i = 0; i < n_waiters; i++)
+        if (waiters[i] == id) {
+            memmove(&waiters[i], &waiters[i + 1], (n_waiters - i - 1) * sizeof *waiters);
+            n_waiters--;
+            return;
+        }
 }
 
 static void conn_free(conn *c)
 {
-    if (c->logged_in)
-        run_close_hooks(c);
+    run_close_hooks(c);
     session_unbind(c);
-    u64map_del(&g_server.conns, c->id);
-    g_server.n_conns--;
-    metrics_set("imgate_connections", "", g_server.n_conns);
+    if (c->waiting_global)
+        remove_waiter(c->id);
+    u64map_del(&conns, c->id);
+    n_conns--;
+    metrics_gauge_set(m_connections, n_conns);
     log_debug("event=conn_closed conn=%llu addr=%s reason=%s", (unsigned long long)c->id, c->address,
               c->close_reason ? c->close_reason : "unknown");
+    while (c->slots) {
+        conn_slot *s = c->slots;
+        c->slots = s->next;
+        free(s->data);
+        free(s);
+    }
     if (c->close_timer)
         event_free(c->close_timer);
+    if (c->resume_ev)
+        event_free(c->resume_ev);
     bufferevent_free(c->bev);
     free(c);
 }
@@ -89,7 +126,7 @@ static void on_close_timer(evutil_socket_t fd, short what, void *arg)
 {
     conn *c = arg;
     if (!c->closing) {
-        /* The grace period of conn_close_after has passed. */
+        /* The wait of conn_close_after has passed. */
         conn_close(c, c->close_reason ? c->close_reason : "closed");
         return;
     }
@@ -113,9 +150,7 @@ void conn_close(conn *c, const char *reason)
         return;
     c->closing = 1;
     c->close_reason = reason;
-    char labels[96];
-    snprintf(labels, sizeof labels, "reason=\"%s\"", reason);
-    metrics_add("imgate_closes_total", labels, 1);
+    metrics_inc(closes_counter(reason), 1);
     bufferevent_disable(c->bev, EV_READ);
     if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
         arm_close_timer(c, 0); /* free from a fresh stack, never under a caller */
@@ -131,13 +166,18 @@ void conn_close_after(conn *c, uint32_t ms, const char *reason)
     arm_close_timer(c, ms);
 }
 
+static size_t output_cap(const conn *c)
+{
+    return c->role && c->role_max_output ? c->role_max_output : server_cfg()->max_output;
+}
+
 /* Appends 16 + len bytes; enforces the output cap. */
 static int queue_output(conn *c, const uint8_t *header, const void *body, size_t len)
 {
     struct evbuffer *out = bufferevent_get_output(c->bev);
-    if (evbuffer_get_length(out) + IMGATE_PDU_HEADER_LEN + len > server_cfg()->max_output) {
-        log_warn("event=output_overflow conn=%llu addr=%s queued=%zu", (unsigned long long)c->id, c->address,
-                 evbuffer_get_length(out));
+    if (evbuffer_get_length(out) + IMGATE_PDU_HEADER_LEN + len > output_cap(c)) {
+        log_limited(LOG_WARN, "core", "output_overflow", c->address, 20, "event=output_overflow conn=%llu addr=%s queued=%zu",
+                    (unsigned long long)c->id, c->address, evbuffer_get_length(out));
         conn_close(c, "output_overflow");
         return IMGATE_ELIMIT;
     }
@@ -156,7 +196,17 @@ int conn_send(conn *c, uint16_t service_id, uint16_t command_id, uint16_t seq, c
     imgate_pdu_header_encode(&h, raw);
     int rc = queue_output(c, raw, body, len);
     if (rc == IMGATE_OK)
-        count_pdu("out", service_id, command_id, IMGATE_PDU_HEADER_LEN + len);
+        pdu_metrics_out(service_id, command_id, IMGATE_PDU_HEADER_LEN + len);
+    return rc;
+}
+
+int conn_send_frame(conn *c, const uint8_t *frame, size_t len)
+{
+    if (c == NULL || c->closing || len < IMGATE_PDU_HEADER_LEN)
+        return IMGATE_ENOCONN;
+    int rc = queue_output(c, frame, frame + IMGATE_PDU_HEADER_LEN, len - IMGATE_PDU_HEADER_LEN);
+    if (rc == IMGATE_OK)
+        pdu_metrics_out(imgate_get_u16(frame + 8), imgate_get_u16(frame + 10), len);
     return rc;
 }
 
@@ -177,85 +227,58 @@ int conn_send_message(conn *c, uint16_t service_id, uint16_t command_id, uint16_
     return rc;
 }
 
-static void dispatch(conn *c, const imgate_pdu_header *h, const uint8_t *frame)
+void conn_kick(conn *c, uint32_t reason)
 {
-    const uint8_t *body = frame + IMGATE_PDU_HEADER_LEN;
-    size_t body_len = h->length - IMGATE_PDU_HEADER_LEN;
-    generation *g = g_server.current;
-    const handler_entry *e = generation_handler(g, h->service_id, h->command_id);
-    int is_heartbeat = h->service_id == SID_OTHER && h->command_id == CID_OTHER_HEARTBEAT;
-    /* Per-command series only for commands something handles: arbitrary ids from
-     * clients must not grow /metrics without bound. */
-    if (e != NULL || is_heartbeat)
-        count_pdu("in", h->service_id, h->command_id, h->length);
-    else
-        metrics_add("imgate_bytes_in_total", "", h->length);
-
-    if (c->kicked) {
-        metrics_add("imgate_requests_refused_total", "reason=\"kicked\"", 1);
-        return;
-    }
-    if (is_heartbeat) {
-        /* The reference echoes the heartbeat PDU unchanged, header included. */
-        if (queue_output(c, frame, body, body_len) == IMGATE_OK)
-            count_pdu("out", h->service_id, h->command_id, h->length);
-        return;
-    }
-    int is_login = h->service_id == SID_LOGIN && h->command_id == CID_LOGIN_REQ_USERLOGIN;
-    if (!c->logged_in && !is_login && !(e && (e->flags & IMGATE_HANDLER_PRE_LOGIN))) {
-        /* The reference forwards such requests with user id 0 (spec J.1); we refuse them. */
-        metrics_add("imgate_requests_refused_total", "reason=\"auth_gate\"", 1);
-        log_info("event=auth_gate conn=%llu addr=%s service=0x%04x command=0x%04x", (unsigned long long)c->id,
-                 c->address, h->service_id, h->command_id);
-        conn_close(c, "auth_gate");
-        return;
-    }
-    if (e == NULL) {
-        metrics_add("imgate_unknown_commands_total", "", 1);
-        log_info("event=unknown_command conn=%llu addr=%s service=0x%04x command=0x%04x len=%u",
-                 (unsigned long long)c->id, c->address, h->service_id, h->command_id, h->length);
-        return;
-    }
-    if (h->service_id == SID_MSG && h->command_id == CID_MSG_DATA &&
-        ++c->msg_data_this_second > server_cfg()->msg_rate_per_second) {
-        metrics_add("imgate_requests_refused_total", "reason=\"msg_rate\"", 1);
-        return;
-    }
-    imgate_request req = {
-        .conn_id = c->id,
-        .service_id = h->service_id,
-        .command_id = h->command_id,
-        .seq_num = h->seq_num,
-        .user_id = c->logged_in ? c->user_id : 0,
-        .client_type = c->logged_in ? c->client_type : 0,
-        .body = body,
-        .body_len = body_len,
-    };
-    generation_ref(g);
-    e->fn(e->inst->state, &req);
-    generation_unref(g);
+    IM__Login__IMKickUser kick = IM__LOGIN__IMKICK_USER__INIT;
+    kick.user_id = c->user_id;
+    kick.kick_reason = (IM__BaseDefine__KickReasonType)reason;
+    conn_send_message(c, SID_LOGIN, CID_LOGIN_KICK_USER, 0, &kick.base);
+    log_info("event=kick conn=%llu user=%u client_type=%u reason=%u", (unsigned long long)c->id, c->user_id,
+             c->client_type, reason);
+    metrics_add("imgate_kicks_total", reason == KICK_REASON_DUPLICATE_USER ? "reason=\"duplicate\"" : "reason=\"mobile_kick\"", 1);
+    c->kicked = 1;
+    c->kicked_ms = now_ms();
 }
 
-static void on_read(struct bufferevent *bev, void *arg)
+uint32_t conn_max_frame(const conn *c)
 {
-    conn *c = arg;
-    struct evbuffer *in = bufferevent_get_input(bev);
-    c->last_recv_ms = now_ms();
+    const config *cfg = server_cfg();
+    if (c->role)
+        return c->role_max_frame ? c->role_max_frame : cfg->max_frame;
+    return c->logged_in ? cfg->max_frame : cfg->max_frame_prelogin;
+}
+
+static int reading_allowed(const conn *c) { return !c->closing && c->plugin_pauses == 0 && !c->blocked; }
+
+static void update_reading(conn *c)
+{
+    if (reading_allowed(c))
+        bufferevent_enable(c->bev, EV_READ);
+    else
+        bufferevent_disable(c->bev, EV_READ);
+}
+
+/* Frames everything buffered and dispatches it, until the buffer is short, the
+ * connection closes, or a tracked request must wait for capacity. */
+static void process_input(conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
     c->in_dispatch++;
-    while (!c->closing) {
+    while (!c->closing && reading_allowed(c)) {
         size_t avail = evbuffer_get_length(in);
         uint8_t raw[IMGATE_PDU_HEADER_LEN];
         if (avail < IMGATE_PDU_HEADER_LEN)
             break;
         evbuffer_copyout(in, raw, sizeof raw);
         imgate_pdu_header h;
-        uint32_t cap = c->logged_in ? server_cfg()->max_frame : server_cfg()->max_frame_prelogin;
+        uint32_t cap = conn_max_frame(c);
         frame_status st = frame_check(raw, avail, cap, &h);
         if (st == FRAME_NEED_MORE)
             break;
         if (st != FRAME_COMPLETE) {
-            log_info("event=bad_frame conn=%llu addr=%s reason=%s length=%u cap=%u", (unsigned long long)c->id,
-                     c->address, frame_status_name(st), h.length, cap);
+            log_limited(LOG_INFO, "core", "bad_frame", c->address, 20,
+                        "event=bad_frame conn=%llu addr=%s reason=%s length=%u cap=%u", (unsigned long long)c->id,
+                        c->address, frame_status_name(st), h.length, cap);
             conn_close(c, frame_status_name(st));
             break;
         }
@@ -264,11 +287,33 @@ static void on_read(struct bufferevent *bev, void *arg)
             conn_close(c, "out_of_memory");
             break;
         }
-        dispatch(c, &h, frame);
+        if (dispatch_frame(c, &h, frame) == DISPATCH_BLOCKED)
+            break; /* the frame stays buffered until there is room for it */
         evbuffer_drain(in, h.length);
     }
     c->in_dispatch--;
+    update_reading(c);
     maybe_free(c);
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    conn *c = arg;
+    c->last_recv_ms = now_ms();
+    process_input(c);
+}
+
+static void on_resume(evutil_socket_t fd, short what, void *arg) { process_input(arg); }
+
+/* Reading may go on again: process what is already buffered from a fresh stack. */
+static void schedule_resume(conn *c)
+{
+    if (c->closing || !reading_allowed(c))
+        return;
+    if (c->resume_ev == NULL)
+        c->resume_ev = event_new(g_server.base, -1, 0, on_resume, c);
+    if (c->resume_ev)
+        event_active(c->resume_ev, EV_TIMEOUT, 0);
 }
 
 static void on_write(struct bufferevent *bev, void *arg)
@@ -285,9 +330,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         if (!c->closing) {
             c->closing = 1;
             c->close_reason = (what & BEV_EVENT_EOF) ? "peer_closed" : "io_error";
-            char labels[64];
-            snprintf(labels, sizeof labels, "reason=\"%s\"", c->close_reason);
-            metrics_add("imgate_closes_total", labels, 1);
+            metrics_inc(closes_counter(c->close_reason), 1);
         }
         /* Nothing more can be written to a dead socket: drop pending output. */
         struct evbuffer *out = bufferevent_get_output(bev);
@@ -315,8 +358,13 @@ static void format_address(const struct sockaddr *sa, char *out, size_t len)
 
 void conn_accept(evutil_socket_t fd, struct sockaddr *addr, int socklen)
 {
-    if (g_server.shutting_down || g_server.n_conns >= server_cfg()->max_connections) {
-        metrics_add("imgate_connections_refused_total", "", 1);
+    if (m_connections == NULL) {
+        m_connections = metrics_gauge("imgate_connections", "");
+        m_accepted = metrics_counter("imgate_connections_accepted_total", "");
+        m_refused = metrics_counter("imgate_connections_refused_total", "");
+    }
+    if (g_server.shutting_down || n_conns >= server_cfg()->max_connections) {
+        metrics_inc(m_refused, 1);
         evutil_closesocket(fd);
         return;
     }
@@ -333,17 +381,17 @@ void conn_accept(evutil_socket_t fd, struct sockaddr *addr, int socklen)
         free(c);
         return;
     }
-    c->id = ++g_server.next_conn_id;
+    c->id = ++next_conn_id;
     format_address(addr, c->address, sizeof c->address);
     c->accepted_ms = c->last_recv_ms = now_ms();
-    if (u64map_put(&g_server.conns, c->id, c) != 0) {
+    if (u64map_put(&conns, c->id, c) != 0) {
         bufferevent_free(c->bev);
         free(c);
         return;
     }
-    g_server.n_conns++;
-    metrics_add("imgate_connections_accepted_total", "", 1);
-    metrics_set("imgate_connections", "", g_server.n_conns);
+    n_conns++;
+    metrics_inc(m_accepted, 1);
+    metrics_gauge_set(m_connections, n_conns);
     bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     log_debug("event=conn_accepted conn=%llu addr=%s", (unsigned long long)c->id, c->address);
@@ -355,23 +403,37 @@ void conn_tick(void)
     uint64_t now = now_ms();
     size_t pos = 0;
     void *v;
-    while (u64map_next(&g_server.conns, &pos, NULL, &v)) {
+    while (u64map_next(&conns, &pos, NULL, &v)) {
         conn *c = v;
-        c->msg_data_this_second = 0;
-        if (c->closing || c->kicked)
+        c->rate_count = 0;
+        if (c->closing)
             continue;
-        if (!c->logged_in) {
+        if (c->kicked) {
+            /* The reference never closes a kicked connection; clients that treat a close
+             * as a network drop reconnect and kick back. It goes only after a long linger. */
+            if (now - c->kicked_ms >= cfg->kick_linger_ms)
+                conn_close(c, "kicked");
+            else if (now - c->last_recv_ms >= cfg->idle_timeout_mobile_ms)
+                conn_close(c, "idle_timeout");
+            continue;
+        }
+        if (!c->logged_in && !c->role) {
             if (now - c->accepted_ms >= cfg->login_timeout_ms) {
-                log_info("event=login_timeout conn=%llu addr=%s", (unsigned long long)c->id, c->address);
+                log_limited(LOG_INFO, "core", "login_timeout", NULL, 20, "event=login_timeout conn=%llu addr=%s",
+                            (unsigned long long)c->id, c->address);
                 conn_close(c, "login_timeout");
             }
             continue;
         }
-        uint32_t idle = client_class(c->client_type) == IMGATE_CLASS_MOBILE ? cfg->idle_timeout_mobile_ms
-                                                                             : cfg->idle_timeout_pc_ms;
+        uint32_t idle;
+        if (c->role)
+            idle = c->role_idle_ms ? c->role_idle_ms : cfg->idle_timeout_pc_ms;
+        else
+            idle = imgate_client_class(c->client_type) == IMGATE_CLASS_MOBILE ? cfg->idle_timeout_mobile_ms
+                                                                              : cfg->idle_timeout_pc_ms;
         if (now - c->last_recv_ms >= idle) {
-            log_info("event=idle_timeout conn=%llu user=%u addr=%s", (unsigned long long)c->id, c->user_id,
-                     c->address);
+            log_limited(LOG_INFO, "core", "idle_timeout", NULL, 20, "event=idle_timeout conn=%llu user=%u role=%u addr=%s",
+                        (unsigned long long)c->id, c->user_id, c->role, c->address);
             conn_close(c, "idle_timeout");
         }
     }
@@ -380,12 +442,12 @@ void conn_tick(void)
 void conn_close_all(const char *reason)
 {
     /* Collect first: conn_free edits the map we would be walking. */
-    size_t n = g_server.conns.len, i = 0, pos = 0;
+    size_t n = conns.len, i = 0, pos = 0;
     conn **list = calloc(n + 1, sizeof *list);
     void *v;
     if (list == NULL)
         return;
-    while (u64map_next(&g_server.conns, &pos, NULL, &v) && i < n)
+    while (u64map_next(&conns, &pos, NULL, &v) && i < n)
         list[i++] = v;
     for (size_t k = 0; k < i; k++) {
         list[k]->closing = 1;
@@ -393,4 +455,149 @@ void conn_close_all(const char *reason)
         conn_free(list[k]);
     }
     free(list);
+    u64map_free(&conns);
+    free(waiters);
+    waiters = NULL;
+    n_waiters = cap_waiters = 0;
+}
+
+/* --- roles and data slots --------------------------------------------------------------------- */
+
+int conn_authorize(conn *c, const char *owner, const imgate_role *role)
+{
+    if (c->closing || c->kicked)
+        return IMGATE_ENOCONN;
+    if (c->logged_in || c->role)
+        return IMGATE_ESTATE;
+    if (role == NULL || role->role == 0)
+        return IMGATE_EINVAL;
+    c->role = role->role;
+    snprintf(c->role_owner, sizeof c->role_owner, "%s", owner);
+    c->role_max_frame = role->max_frame;
+    c->role_idle_ms = role->idle_timeout_ms;
+    c->role_max_output = role->max_output;
+    c->last_recv_ms = now_ms();
+    log_debug("event=conn_authorized conn=%llu owner=%s role=%u", (unsigned long long)c->id, owner, role->role);
+    return IMGATE_OK;
+}
+
+int conn_has_data(const conn *c, const char *owner)
+{
+    for (const conn_slot *s = c->slots; s; s = s->next)
+        if (strcmp(s->owner, owner) == 0)
+            return 1;
+    return 0;
+}
+
+void *conn_data(conn *c, const char *owner, size_t size)
+{
+    for (conn_slot *s = c->slots; s; s = s->next) {
+        if (strcmp(s->owner, owner) != 0)
+            continue;
+        if (size > s->size) {
+            uint8_t *grown = realloc(s->data, size);
+            if (grown == NULL)
+                return NULL;
+            memset(grown + s->size, 0, size - s->size);
+            s->data = grown;
+            s->size = size;
+        }
+        return s->data;
+    }
+    conn_slot *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return NULL;
+    s->data = calloc(1, size ? size : 1);
+    if (s->data == NULL) {
+        free(s);
+        return NULL;
+    }
+    snprintf(s->owner, sizeof s->owner, "%s", owner);
+    s->size = size;
+    s->next = c->slots;
+    c->slots = s;
+    return s->data;
+}
+
+/* --- flow control ------------------------------------------------------------------------------ */
+
+void conn_pause(conn *c)
+{
+    c->plugin_pauses++;
+    update_reading(c);
+}
+
+void conn_resume(conn *c)
+{
+    if (c->plugin_pauses == 0)
+        return;
+    if (--c->plugin_pauses == 0)
+        schedule_resume(c);
+}
+
+int conn_inflight_room(conn *c)
+{
+    const config *cfg = server_cfg();
+    if (c->inflight >= cfg->max_inflight_per_conn) {
+        c->blocked = 1;
+        metrics_add("imgate_backpressure_total", "scope=\"connection\"", 1);
+        return 0;
+    }
+    if (inflight_total >= cfg->max_inflight) {
+        c->blocked = 1;
+        metrics_add("imgate_backpressure_total", "scope=\"node\"", 1);
+        if (!c->waiting_global) {
+            if (n_waiters == cap_waiters) {
+                size_t ncap = cap_waiters ? cap_waiters * 2 : 64;
+                uint64_t *n = realloc(waiters, ncap * sizeof *n);
+                if (n == NULL)
+                    return 0; /* it stays blocked until its own requests finish */
+                waiters = n;
+                cap_waiters = ncap;
+            }
+            waiters[n_waiters++] = c->id;
+            c->waiting_global = 1;
+        }
+        return 0;
+    }
+    return 1;
+}
+
+void conn_inflight_begin(conn *c)
+{
+    c->inflight++;
+    inflight_total++;
+}
+
+static void unblock(conn *c)
+{
+    if (!c->blocked)
+        return;
+    c->blocked = 0;
+    schedule_resume(c);
+}
+
+void conn_inflight_end(uint64_t conn_id)
+{
+    if (inflight_total > 0)
+        inflight_total--;
+    conn *c = conn_find(conn_id);
+    if (c != NULL && c->inflight > 0) {
+        c->inflight--;
+        if (!c->waiting_global)
+            unblock(c);
+    }
+    /* Room on the node: wake the oldest waiter (it re-checks its own cap). */
+    const config *cfg = server_cfg();
+    while (n_waiters > 0 && inflight_total < cfg->max_inflight) {
+        uint64_t id = waiters[0];
+        memmove(&waiters[0], &waiters[1], (n_waiters - 1) * sizeof *waiters);
+        n_waiters--;
+        conn *w = conn_find(id);
+        if (w == NULL)
+            continue;
+        w->waiting_global = 0;
+        unblock(w);
+        break;
+    }
 }

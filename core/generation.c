@@ -9,6 +9,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "plugin_config.h"
 #include "plugin_loader.h"
 #include "plugin_timer.h"
 
@@ -42,6 +43,12 @@ static void destroy(generation *g)
     while (u64map_next(&g->handlers, &pos, NULL, &v))
         free(v);
     u64map_free(&g->handlers);
+    for (int i = 0; i < g->n_exports; i++)
+        free(g->exports[i].name);
+    free(g->exports);
+    for (int i = 0; i < g->n_imports; i++)
+        free(g->imports[i].name);
+    free(g->imports);
     free(g->inst);
     if (g->deadline)
         event_free(g->deadline);
@@ -49,33 +56,185 @@ static void destroy(generation *g)
     free(g);
 }
 
-int generation_register(imgate_instance *inst, uint16_t service_id, uint16_t command_id, uint32_t flags,
-                        imgate_handler_fn fn)
+static int add_handler(imgate_instance *inst, const imgate_handler_def *def, imgate_handler_fn fn)
 {
     if (!inst->in_init)
         return IMGATE_ESTATE;
-    if (fn == NULL)
+    if (fn == NULL && (def == NULL || def->fn == NULL))
         return IMGATE_EINVAL;
+    uint16_t sid = def ? def->service_id : 0, cid = def ? def->command_id : 0;
     generation *g = inst->gen;
-    uint64_t key = handler_key(service_id, command_id);
+    uint64_t key = handler_key(sid, cid);
     const handler_entry *old = u64map_get(&g->handlers, key);
     if (old != NULL) {
         inst->register_failed = 1;
         log_error("event=duplicate_handler plugin=%s other=%s service=0x%04x command=0x%04x", inst->name,
-                  old->inst->name, service_id, command_id);
+                  old->inst->name, sid, cid);
         return IMGATE_EEXIST;
     }
-    handler_entry *e = malloc(sizeof *e);
+    handler_entry *e = calloc(1, sizeof *e);
     if (e == NULL)
         return IMGATE_ENOMEM;
     e->inst = inst;
     e->fn = fn;
-    e->flags = flags;
+    e->typed = def->fn;
+    e->request = def->request;
+    e->on_malformed = def->on_malformed;
+    e->flags = def->flags;
+    e->service_id = sid;
+    e->command_id = cid;
+    char labels[64];
+    snprintf(labels, sizeof labels, "service=\"0x%04x\",command=\"0x%04x\"", sid, cid);
+    e->malformed = metrics_counter("imgate_malformed_requests_total", labels);
     if (u64map_put(&g->handlers, key, e) != 0) {
         free(e);
         return IMGATE_ENOMEM;
     }
     return IMGATE_OK;
+}
+
+int generation_register(imgate_instance *inst, uint16_t service_id, uint16_t command_id, uint32_t flags,
+                        imgate_handler_fn fn)
+{
+    imgate_handler_def def = {service_id, command_id, flags, NULL, NULL, NULL};
+    return add_handler(inst, &def, fn);
+}
+
+int generation_register_typed(imgate_instance *inst, const imgate_handler_def *def)
+{
+    if (def == NULL)
+        return IMGATE_EINVAL;
+    return add_handler(inst, def, NULL);
+}
+
+static int valid_service_name(const char *name)
+{
+    return name != NULL && *name != '\0' && strlen(name) < 128;
+}
+
+int generation_export(imgate_instance *inst, const char *name, uint32_t version, const void *table)
+{
+    if (!inst->in_init)
+        return IMGATE_ESTATE;
+    if (!valid_service_name(name) || table == NULL)
+        return IMGATE_EINVAL;
+    generation *g = inst->gen;
+    for (int i = 0; i < g->n_exports; i++)
+        if (strcmp(g->exports[i].name, name) == 0) {
+            inst->register_failed = 1;
+            log_error("event=duplicate_service plugin=%s other=%s service=%s", inst->name, g->exports[i].inst->name,
+                      name);
+            return IMGATE_EEXIST;
+        }
+    service_export *n = realloc(g->exports, sizeof *n * (size_t)(g->n_exports + 1));
+    if (n == NULL)
+        return IMGATE_ENOMEM;
+    g->exports = n;
+    service_export *e = &g->exports[g->n_exports];
+    e->name = strdup(name);
+    if (e->name == NULL)
+        return IMGATE_ENOMEM;
+    e->version = version;
+    e->table = table;
+    e->inst = inst;
+    g->n_exports++;
+    return IMGATE_OK;
+}
+
+int generation_import(imgate_instance *inst, const char *name, uint32_t min_version, uint32_t flags,
+                      imgate_service *slot)
+{
+    if (!inst->in_init)
+        return IMGATE_ESTATE;
+    if (!valid_service_name(name) || slot == NULL)
+        return IMGATE_EINVAL;
+    generation *g = inst->gen;
+    service_import *n = realloc(g->imports, sizeof *n * (size_t)(g->n_imports + 1));
+    if (n == NULL)
+        return IMGATE_ENOMEM;
+    g->imports = n;
+    service_import *im = &g->imports[g->n_imports];
+    im->name = strdup(name);
+    if (im->name == NULL)
+        return IMGATE_ENOMEM;
+    im->min_version = min_version;
+    im->flags = flags;
+    im->slot = slot;
+    im->inst = inst;
+    memset(slot, 0, sizeof *slot);
+    g->n_imports++;
+    return IMGATE_OK;
+}
+
+/* Fills every import slot once all plugins have run init. Returns 0, or -1 with the reason. */
+static int resolve_imports(generation *g, char *err, size_t errlen)
+{
+    for (int i = 0; i < g->n_imports; i++) {
+        service_import *im = &g->imports[i];
+        const service_export *ex = NULL;
+        for (int k = 0; k < g->n_exports; k++)
+            if (strcmp(g->exports[k].name, im->name) == 0)
+                ex = &g->exports[k];
+        if (ex == NULL || ex->version < im->min_version) {
+            if (im->flags & IMGATE_IMPORT_OPTIONAL)
+                continue;
+            if (ex == NULL)
+                snprintf(err, errlen, "plugin %s: imports service '%s' (version %u or later), which no enabled plugin exports",
+                         im->inst->name, im->name, im->min_version);
+            else
+                snprintf(err, errlen, "plugin %s: imports service '%s' version %u or later, but plugin %s exports version %u",
+                         im->inst->name, im->name, im->min_version, ex->inst->name, ex->version);
+            return -1;
+        }
+        im->slot->table = ex->table;
+        im->slot->state = ex->inst->state;
+        im->slot->version = ex->version;
+    }
+    return 0;
+}
+
+imgate_instance *generation_instance(const generation *g, const char *name)
+{
+    for (int i = 0; i < g->n_inst; i++)
+        if (strcmp(g->inst[i]->name, name) == 0)
+            return g->inst[i];
+    return NULL;
+}
+
+/* The declared keys of a descriptor, when it is new enough to carry them. */
+static const imgate_config_key *declared_config(const imgate_plugin *d)
+{
+    if (d->abi_minor < 2 || d->struct_size < offsetof(imgate_plugin, config) + sizeof d->config)
+        return NULL;
+    return d->config;
+}
+
+/* Unknown keys and bad values of a plugin that declares its keys refuse the load. */
+static int check_plugin_config(const config *cfg, const char *name, const imgate_plugin *d, char *err, size_t errlen)
+{
+    const imgate_config_key *keys = declared_config(d);
+    if (keys == NULL)
+        return 0; /* a 1.0/1.1 plugin reads its section itself */
+    return plugin_config_check(cfg, name, keys, err, errlen);
+}
+
+int generation_check(const config *cfg, const char *copy_dir, char *err, size_t errlen)
+{
+    for (int i = 0; i < cfg->n_enable; i++) {
+        const char *name = cfg->enable[i];
+        const imgate_plugin *d;
+        char why[1024];
+        void *dl = plugin_open(cfg->plugin_dir, name, copy_dir, 0, &d, why, sizeof why);
+        if (dl == NULL) {
+            snprintf(err, errlen, "%s:0: plugin %s: %s", cfg->path, name, why);
+            return -1;
+        }
+        int rc = check_plugin_config(cfg, name, d, err, errlen);
+        dlclose(dl);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
 }
 
 const handler_entry *generation_handler(const generation *g, uint16_t service_id, uint16_t command_id)
@@ -130,11 +289,18 @@ generation *generation_build(config *cfg, uint64_t number, const char *copy_dir,
             destroy(g);
             return NULL;
         }
+        inst->config = declared_config(inst->desc);
+        if (check_plugin_config(cfg, name, inst->desc, why, sizeof why) != 0) {
+            snprintf(err, errlen, "%s", why);
+            destroy(g);
+            return NULL;
+        }
         inst->in_init = 1;
         int rc = inst->desc->init(inst, api, &inst->state);
         inst->in_init = 0;
         if (rc == 0 && inst->register_failed) {
-            snprintf(err, errlen, "plugin %s: registers a (service, command) another handler already has", name);
+            snprintf(err, errlen, "plugin %s: registers a (service, command) or service another plugin already has",
+                     name);
             inst->initialized = 1; /* its init ran: fini must too */
             plugin_timers_cancel_all(inst);
             destroy(g);
@@ -151,6 +317,10 @@ generation *generation_build(config *cfg, uint64_t number, const char *copy_dir,
         log_info("event=plugin_loaded gen=%llu plugin=%s version=\"%s\" abi=%u.%u",
                  (unsigned long long)number, name, inst->desc->version ? inst->desc->version : "",
                  inst->desc->abi_major, inst->desc->abi_minor);
+    }
+    if (resolve_imports(g, err, errlen) != 0) {
+        destroy(g);
+        return NULL;
     }
     return g;
 }

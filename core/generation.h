@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "imgate/plugin.h"
+#include "metrics.h"
 #include "u64map.h"
 
 struct event;
@@ -34,13 +35,35 @@ struct imgate_instance {
     int register_failed; /* a registration was refused: the load fails even if init ignores it */
     imgate_close_hook_fn close_hook;
     struct imgate_timer *timers; /* armed timers, cancelled on retire */
+    const imgate_config_key *config; /* declared keys (ABI 1.2), or NULL */
 };
 
 typedef struct handler_entry {
     imgate_instance *inst;
-    imgate_handler_fn fn;
+    imgate_handler_fn fn;                      /* 1.0 form, or NULL */
+    imgate_typed_handler_fn typed;             /* 1.2 form, or NULL */
+    const ProtobufCMessageDescriptor *request; /* typed: what the body must decode as (may be NULL) */
+    imgate_handler_fn on_malformed;
     uint32_t flags;
+    uint16_t service_id, command_id;
+    metric_series *malformed;                  /* imgate_malformed_requests_total for this command */
 } handler_entry;
+
+/* Services between the plugins of one generation (export_service / import_service). */
+typedef struct service_export {
+    char *name;
+    uint32_t version;
+    const void *table;
+    imgate_instance *inst;
+} service_export;
+
+typedef struct service_import {
+    char *name;
+    uint32_t min_version;
+    uint32_t flags;
+    imgate_service *slot;
+    imgate_instance *inst;
+} service_import;
 
 struct generation {
     uint64_t number;
@@ -49,6 +72,10 @@ struct generation {
     imgate_instance **inst;
     int n_inst;
     u64map handlers; /* handler_key() -> handler_entry* */
+    service_export *exports;
+    int n_exports;
+    service_import *imports;
+    int n_imports;
     int retired;
     int past_deadline;
     struct event *deadline;
@@ -66,9 +93,21 @@ static inline uint64_t handler_key(uint16_t service_id, uint16_t command_id)
  * with the reason in err (everything loaded so far is undone). */
 generation *generation_build(config *cfg, uint64_t number, const char *copy_dir, const imgate_core_api *api,
                              char *err, size_t errlen);
-/* Adds a handler while the instance's init runs. Returns an IMGATE_* code. */
+/* Adds a handler (1.0 form when def->fn is NULL and `fn` given, else the typed def) while the
+ * instance's init runs. Returns an IMGATE_* code. */
 int generation_register(imgate_instance *inst, uint16_t service_id, uint16_t command_id, uint32_t flags,
                         imgate_handler_fn fn);
+int generation_register_typed(imgate_instance *inst, const imgate_handler_def *def);
+/* export_service / import_service, while the instance's init runs. */
+int generation_export(imgate_instance *inst, const char *name, uint32_t version, const void *table);
+int generation_import(imgate_instance *inst, const char *name, uint32_t min_version, uint32_t flags,
+                      imgate_service *slot);
+/* The instance of plugin `name` in `g`, or NULL. */
+imgate_instance *generation_instance(const generation *g, const char *name);
+
+/* For `imgated -t`: opens every plugin `cfg` enables (without running any of its code), checks its
+ * descriptor and its declared configuration. Returns 0, or -1 with the reason in err. */
+int generation_check(const config *cfg, const char *copy_dir, char *err, size_t errlen);
 const handler_entry *generation_handler(const generation *g, uint16_t service_id, uint16_t command_id);
 
 void generation_ref(generation *g);

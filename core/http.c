@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conn.h"
 #include "generation.h"
 #include "log.h"
 #include "metrics.h"
@@ -39,7 +40,7 @@ char *http_msg_server_json(void)
         return NULL;
     if (g_server.shutting_down) {
         fputs("{\"code\":1,\"msg\":\"没有msg_server\"}", f);
-    } else if (g_server.n_conns >= cfg->max_connections) {
+    } else if (conn_count() >= cfg->max_connections) {
         fputs("{\"code\":2,\"msg\":\"负载过高\"}", f);
     } else {
         /* Field names, and the port as a string, are what clients parse (spec G.1). */
@@ -101,7 +102,7 @@ static void on_request(struct evhttp_request *req, void *arg)
         char body[256];
         snprintf(body, sizeof body, "{\"status\":\"%s\",\"node\":\"%s\",\"generation\":%llu,\"connections\":%d}\n",
                  g_server.shutting_down ? "stopping" : "ok", server_cfg()->node,
-                 (unsigned long long)g_server.current->number, g_server.n_conns);
+                 (unsigned long long)g_server.current->number, conn_count());
         reply(req, g_server.shutting_down ? 503 : 200, g_server.shutting_down ? "Service Unavailable" : "OK",
               "application/json", body);
         return;

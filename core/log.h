@@ -22,6 +22,20 @@ void log_close(void);
 void log_write(int level, const char *component, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void log_vwrite(int level, const char *component, const char *fmt, va_list ap);
 
+/*
+ * Lines a client or an outage can trigger at will go through log_limited: at
+ * most `per_second` lines per second for `key` (a static token naming the
+ * event) across the node and, when `source` (a client address) is given, at
+ * most LOG_PER_SOURCE_PER_SECOND of them per source. A line that gets
+ * through after others were dropped ends with suppressed=N; every dropped
+ * line is counted in imgate_log_suppressed_total{key="..."}.
+ */
+#define LOG_PER_SOURCE_PER_SECOND 2
+void log_limited(int level, const char *component, const char *key, const char *source, int per_second,
+                 const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+void log_vlimited(int level, const char *component, const char *key, const char *source, int per_second,
+                  const char *fmt, va_list ap);
+
 #define log_error(...) log_write(LOG_ERROR, "core", __VA_ARGS__)
 #define log_warn(...) log_write(LOG_WARN, "core", __VA_ARGS__)
 #define log_info(...) log_write(LOG_INFO, "core", __VA_ARGS__)

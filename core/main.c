@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "generation.h"
 #include "imgate/plugin.h"
+#include "plugin_loader.h"
 #include "server_run.h"
 
 static void usage(FILE *f)
@@ -45,9 +47,25 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s\n", err);
             return 1;
         }
+        /* The plugins' declared keys are part of the file's validity: open each plugin (none of
+         * its code runs) and check its section. */
+        char *copy_dir = cfg->n_enable > 0 ? plugin_copy_dir_create() : NULL;
+        int rc = 0;
+        if (cfg->n_enable > 0 && copy_dir == NULL) {
+            fprintf(stderr, "%s:0: cannot create a directory for plugin copies\n", path);
+            rc = 1;
+        } else if (cfg->n_enable > 0 && generation_check(cfg, copy_dir, err, sizeof err) != 0) {
+            fprintf(stderr, "%s\n", err);
+            rc = 1;
+        }
+        if (copy_dir) {
+            rmdir(copy_dir);
+            free(copy_dir);
+        }
         config_free(cfg);
-        printf("%s: ok\n", path);
-        return 0;
+        if (rc == 0)
+            printf("%s: ok\n", path);
+        return rc;
     }
     return server_run(path);
 }

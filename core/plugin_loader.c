@@ -4,13 +4,15 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The smallest descriptor any 1.x plugin can carry (ABI 1.0). */
-#define DESCRIPTOR_V1_0_SIZE sizeof(imgate_plugin)
+/* The smallest descriptor any 1.x plugin can carry (ABI 1.0: everything before `config`). */
+#define DESCRIPTOR_V1_0_SIZE offsetof(imgate_plugin, config)
 
 int plugin_check_descriptor(const imgate_plugin *d, const char *expected_name, char *err, size_t errlen)
 {
@@ -120,4 +122,14 @@ void *plugin_open(const char *dir, const char *name, const char *copy_dir, uint6
     }
     *desc = d;
     return dl;
+}
+
+char *plugin_copy_dir_create(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/imgated-plugins-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (mkdtemp(path) == NULL)
+        return NULL;
+    return strdup(path);
 }

@@ -24,4 +24,8 @@ int plugin_check_descriptor(const imgate_plugin *d, const char *expected_name, c
 void *plugin_open(const char *dir, const char *name, const char *copy_dir, uint64_t generation,
                   const imgate_plugin **desc, char *err, size_t errlen);
 
+/* Creates a private directory for plugin copies: $TMPDIR/imgated-plugins-XXXXXX (TMPDIR or /tmp).
+ * Returns a malloc'd path, or NULL. */
+char *plugin_copy_dir_create(void);
+
 #endif

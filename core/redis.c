@@ -7,11 +7,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "metrics.h"
 
 #define RECONNECT_MS 1000
+/* How often the oldest unanswered command is looked at. */
+#define WATCH_MS 250
+
+typedef struct pending {
+    redis_reply_fn cb;
+    void *arg;
+    uint64_t sent_ms;
+    struct pending *prev, *next; /* unanswered commands, oldest first */
+} pending;
 
 struct redis_link {
     struct event_base *base;
@@ -19,15 +29,33 @@ struct redis_link {
     unsigned port;
     char *socket;
     int db;
+    uint32_t timeout_ms;
     redisAsyncContext *ctx; /* NULL while disconnected */
     int stopping;
     struct event *retry;
+    struct event *watch;
+    pending *oldest, *newest;
 };
 
-typedef struct pending {
-    redis_reply_fn cb;
-    void *arg;
-} pending;
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void unlink_pending(redis_link *r, pending *p)
+{
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        r->oldest = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    else
+        r->newest = p->prev;
+    p->prev = p->next = NULL;
+}
 
 static void connect_now(redis_link *r);
 
@@ -36,6 +64,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     pending *p = privdata;
     if (p == NULL)
         return;
+    unlink_pending(ac->data, p);
     const redisReply *rep = reply;
     if (rep == NULL)
         metrics_add("imgate_redis_errors_total", "kind=\"no_reply\"", 1);
@@ -82,6 +111,27 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     }
 }
 
+/*
+ * Replies come back in the order the commands went out, so the oldest
+ * unanswered command says whether the link is alive. A server that stopped
+ * answering (SIGSTOP, a hung host) would otherwise stall every caller for as
+ * long as TCP keeps the connection: past the timeout the link is dropped,
+ * every pending command completes with NULL, and a fresh link is made.
+ */
+static void on_watch(evutil_socket_t fd, short what, void *arg)
+{
+    redis_link *r = arg;
+    if (r->ctx == NULL || r->oldest == NULL || mono_ms() - r->oldest->sent_ms < r->timeout_ms)
+        return;
+    log_warn("event=redis_timeout waited_ms=%llu reason=\"no reply: dropping the link, pending commands fail\"",
+             (unsigned long long)(mono_ms() - r->oldest->sent_ms));
+    metrics_add("imgate_redis_errors_total", "kind=\"timeout\"", 1);
+    redisAsyncContext *ac = r->ctx;
+    r->ctx = NULL;
+    redisAsyncFree(ac); /* runs the pending callbacks with NULL (and on_disconnect if it was connected) */
+    schedule_retry(r);
+}
+
 static void connect_now(redis_link *r)
 {
     redisAsyncContext *ac = r->socket ? redisAsyncConnectUnix(r->socket) : redisAsyncConnect(r->host, (int)r->port);
@@ -106,7 +156,8 @@ static void connect_now(redis_link *r)
     }
 }
 
-redis_link *redis_link_start(struct event_base *base, const char *host, unsigned port, const char *socket, int db)
+redis_link *redis_link_start(struct event_base *base, const char *host, unsigned port, const char *socket, int db,
+                             uint32_t timeout_ms)
 {
     redis_link *r = calloc(1, sizeof *r);
     if (r == NULL)
@@ -116,7 +167,11 @@ redis_link *redis_link_start(struct event_base *base, const char *host, unsigned
     r->port = port;
     r->socket = socket ? strdup(socket) : NULL;
     r->db = db;
+    r->timeout_ms = timeout_ms;
     r->retry = evtimer_new(base, on_retry, r);
+    r->watch = event_new(base, -1, EV_PERSIST, on_watch, r);
+    struct timeval tv = {0, WATCH_MS * 1000};
+    event_add(r->watch, &tv);
     connect_now(r);
     return r;
 }
@@ -130,7 +185,16 @@ int redis_link_command(redis_link *r, redis_reply_fn cb, void *arg, int argc, co
         return -1;
     p->cb = cb;
     p->arg = arg;
+    p->sent_ms = mono_ms();
+    p->next = NULL;
+    p->prev = r->newest;
+    if (r->newest)
+        r->newest->next = p;
+    else
+        r->oldest = p;
+    r->newest = p;
     if (redisAsyncCommandArgv(r->ctx, on_reply, p, argc, argv, argvlen) != REDIS_OK) {
+        unlink_pending(r, p);
         free(p);
         return -1;
     }
@@ -146,6 +210,7 @@ void redis_link_stop(redis_link *r)
         redisAsyncFree(r->ctx); /* pending callbacks run with NULL */
     r->ctx = NULL;
     event_free(r->retry);
+    event_free(r->watch);
     free(r->host);
     free(r->socket);
     free(r);

@@ -7,6 +7,7 @@
 #define IMGATE_REDIS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <hiredis/hiredis.h>
 
@@ -18,8 +19,11 @@ typedef struct redis_link redis_link;
  * by hiredis after the callback returns. */
 typedef void (*redis_reply_fn)(const redisReply *reply, void *arg);
 
-/* Starts connecting (unix socket if `socket` is set, else host:port). */
-redis_link *redis_link_start(struct event_base *base, const char *host, unsigned port, const char *socket, int db);
+/* Starts connecting (unix socket if `socket` is set, else host:port). A command
+ * unanswered for `timeout_ms` drops the link: every pending command then gets
+ * NULL and the link reconnects. */
+redis_link *redis_link_start(struct event_base *base, const char *host, unsigned port, const char *socket, int db,
+                             uint32_t timeout_ms);
 /* Sends a command. Returns 0 (cb will run exactly once), or -1 when the link is
  * down or the command could not be queued (cb will NOT run). */
 int redis_link_command(redis_link *r, redis_reply_fn cb, void *arg, int argc, const char **argv, const size_t *argvlen);

@@ -24,8 +24,11 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "pdu_metrics.h"
+#include "plugin_loader.h"
 #include "plugin_timer.h"
 #include "server_run.h"
+#include "session.h"
 
 server g_server;
 
@@ -202,16 +205,6 @@ static void raise_fd_limit(const config *cfg)
                  cfg->max_connections, (unsigned long long)rl.rlim_max);
 }
 
-static char *make_copy_dir(void)
-{
-    const char *tmp = getenv("TMPDIR");
-    char path[4096];
-    snprintf(path, sizeof path, "%s/imgated-plugins-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (mkdtemp(path) == NULL)
-        return NULL;
-    return strdup(path);
-}
-
 static void cleanup(void)
 {
     if (g_server.current) {
@@ -234,8 +227,8 @@ static void cleanup(void)
         free(g_server.plugin_copy_dir);
     }
     config_free(g_server.boot_cfg);
-    u64map_free(&g_server.conns);
-    u64map_free(&g_server.users);
+    session_shutdown();
+    pdu_metrics_free();
     if (g_server.base)
         event_base_free(g_server.base);
     metrics_shutdown();
@@ -259,12 +252,10 @@ int server_run(const char *config_path)
     evthread_use_pthreads();
     g_server.config_path = strdup(config_path);
     g_server.base = event_base_new();
-    u64map_init(&g_server.conns);
-    u64map_init(&g_server.users);
     plugin_timers_set_base(g_server.base);
     /* A second parse kept for the settings that only start-up applies. */
     g_server.boot_cfg = config_load(config_path, err, sizeof err);
-    g_server.plugin_copy_dir = make_copy_dir();
+    g_server.plugin_copy_dir = plugin_copy_dir_create();
     if (g_server.base == NULL || g_server.boot_cfg == NULL || g_server.plugin_copy_dir == NULL) {
         log_error("event=start_failed reason=\"cannot set up the event loop or the plugin copy directory\"");
         config_free(cfg);
@@ -275,10 +266,11 @@ int server_run(const char *config_path)
     raise_fd_limit(boot);
     g_server.db.pool[0] = boot->mysql_master.configured ? &boot->mysql_master : NULL;
     g_server.db.pool[1] = boot->mysql_replica.configured ? &boot->mysql_replica : g_server.db.pool[0];
-    g_server.workers = worker_pool_start(g_server.base, boot->workers, boot->worker_queue_max, &g_server.db);
+    g_server.workers = worker_pool_start(g_server.base, boot->workers, boot->worker_queue_max, boot->write_batch_max,
+                                          &g_server.db);
     if (boot->redis_configured)
         g_server.redis = redis_link_start(g_server.base, boot->redis_host, boot->redis_port, boot->redis_socket,
-                                          boot->redis_db);
+                                          boot->redis_db, boot->redis_timeout_ms);
 
     g_server.next_generation = 1;
     log_info("reload gen=1 status=start");

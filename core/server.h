@@ -10,7 +10,6 @@
 #include "db.h"
 #include "generation.h"
 #include "redis.h"
-#include "u64map.h"
 #include "worker.h"
 
 struct event_base;
@@ -25,10 +24,6 @@ typedef struct server {
     config *boot_cfg;          /* what listeners, databases and Redis were started with */
     struct evconnlistener *listener;
     struct evhttp *http;
-    u64map conns;              /* conn id -> conn* */
-    int n_conns;
-    uint64_t next_conn_id;
-    u64map users;              /* user id -> user_sessions* */
     worker_pool *workers;
     db_settings db;
     redis_link *redis;

@@ -6,20 +6,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "imgate/plugin.h"
 #include "log.h"
 #include "metrics.h"
 
 struct job {
     job *next;
     worker_work_fn work;
+    worker_write_fn write; /* set for write jobs */
     worker_done_fn done;
     void *arg;
+    int status;
 };
 
 struct worker_pool {
     struct imgate_worker *workers;
     int n;
     int queue_max;
+    int batch_max;
     int queued;       /* loop thread: submitted and not yet completed */
     unsigned next_rr; /* round robin for affinity 0 */
     int stopping;
@@ -27,11 +31,92 @@ struct worker_pool {
     pthread_mutex_t done_lock;
     job *done_head, *done_tail;
     struct event *done_event;
+    metric_series *depth, *batches, *batched_writes, *batch_fallbacks;
 };
+
+/* --- on the worker thread --------------------------------------------------------------------- */
+
+static int write_status(int rc)
+{
+    if (rc == 0)
+        return IMGATE_OK;
+    return rc == IMGATE_EUNAVAIL ? IMGATE_EUNAVAIL : IMGATE_EDB;
+}
+
+/* One write in a transaction of its own. */
+static void run_write_alone(struct imgate_worker *w, job *j)
+{
+    db_conn *db = &w->db[IMGATE_DB_MASTER];
+    int rc = db_begin(db);
+    if (rc != IMGATE_OK) {
+        j->status = rc;
+        return;
+    }
+    rc = j->write(w, j->arg);
+    if (rc != 0) {
+        db_rollback(db);
+        j->status = write_status(rc);
+        return;
+    }
+    j->status = db_commit(db);
+}
+
+/* Several writes in one transaction; on any failure, each again alone. */
+static void run_writes(struct imgate_worker *w, job **batch, int n)
+{
+    worker_pool *pool = w->pool;
+    w->in_batch = 1;
+    if (n == 1) {
+        run_write_alone(w, batch[0]);
+        w->in_batch = 0;
+        return;
+    }
+    metrics_inc(pool->batches, 1);
+    metrics_inc(pool->batched_writes, (uint64_t)n);
+    db_conn *db = &w->db[IMGATE_DB_MASTER];
+    int rc = db_begin(db);
+    if (rc == IMGATE_OK) {
+        int failed = 0;
+        for (int i = 0; i < n && !failed; i++)
+            failed = batch[i]->write(w, batch[i]->arg) != 0;
+        if (!failed) {
+            rc = db_commit(db);
+            if (rc == IMGATE_OK || rc == IMGATE_EUNAVAIL) {
+                /* Committed, or the outcome is unknown (the link died during COMMIT): never rerun
+                 * what may be stored. Unknown is reported as not stored. */
+                for (int i = 0; i < n; i++)
+                    batch[i]->status = rc;
+                w->in_batch = 0;
+                return;
+            }
+        } else {
+            db_rollback(db);
+        }
+        metrics_inc(pool->batch_fallbacks, 1);
+    }
+    for (int i = 0; i < n; i++)
+        run_write_alone(w, batch[i]);
+    w->in_batch = 0;
+}
+
+static void finished(struct imgate_worker *w, job *j)
+{
+    worker_pool *pool = w->pool;
+    j->next = NULL;
+    pthread_mutex_lock(&pool->done_lock);
+    if (pool->done_tail)
+        pool->done_tail->next = j;
+    else
+        pool->done_head = j;
+    pool->done_tail = j;
+    pthread_mutex_unlock(&pool->done_lock);
+    event_active(pool->done_event, EV_READ, 0);
+}
 
 static void *worker_main(void *p)
 {
     struct imgate_worker *w = p;
+    job **batch = calloc((size_t)w->pool->batch_max, sizeof *batch);
     /* Connector/C needs per-thread init for threads it did not create. */
     mysql_thread_init();
     for (;;) {
@@ -43,32 +128,45 @@ static void *worker_main(void *p)
             pthread_mutex_unlock(&w->lock);
             break;
         }
-        w->head = j->next;
+        int n = 0;
+        if (j->write && batch != NULL) {
+            /* This write and the writes queued right behind it, in order. */
+            while (w->head && w->head->write && n < w->pool->batch_max) {
+                batch[n++] = w->head;
+                w->head = w->head->next;
+            }
+        } else {
+            w->head = j->next;
+        }
         if (w->head == NULL)
             w->tail = NULL;
         pthread_mutex_unlock(&w->lock);
 
-        if (j->work)
+        if (n > 0) {
+            run_writes(w, batch, n);
+            for (int i = 0; i < n; i++)
+                finished(w, batch[i]);
+            continue;
+        }
+        if (j->write) { /* no batch array (out of memory): alone */
+            w->in_batch = 1;
+            run_write_alone(w, j);
+            w->in_batch = 0;
+        } else if (j->work) {
             j->work(w, j->arg);
-
-        worker_pool *pool = w->pool;
-        j->next = NULL;
-        pthread_mutex_lock(&pool->done_lock);
-        if (pool->done_tail)
-            pool->done_tail->next = j;
-        else
-            pool->done_head = j;
-        pool->done_tail = j;
-        pthread_mutex_unlock(&pool->done_lock);
-        event_active(pool->done_event, EV_READ, 0);
+        }
+        finished(w, j);
     }
+    free(batch);
     db_conn_discard(&w->db[0]);
     db_conn_discard(&w->db[1]);
     mysql_thread_end();
     return NULL;
 }
 
-/* Loop thread: runs every finished job's completion, in finishing order. */
+/* --- on the loop thread ----------------------------------------------------------------------- */
+
+/* Runs every finished job's completion, in finishing order. */
 static void run_completions(evutil_socket_t fd, short what, void *arg)
 {
     worker_pool *pool = arg;
@@ -80,20 +178,25 @@ static void run_completions(evutil_socket_t fd, short what, void *arg)
         job *next = j->next;
         pool->queued--;
         if (j->done)
-            j->done(j->arg);
+            j->done(j->arg, j->status);
         free(j);
         j = next;
     }
-    metrics_set("imgate_worker_queue_depth", "", pool->queued);
+    metrics_gauge_set(pool->depth, pool->queued);
 }
 
-worker_pool *worker_pool_start(struct event_base *base, int n, int queue_max, const db_settings *db_cfg)
+worker_pool *worker_pool_start(struct event_base *base, int n, int queue_max, int batch_max, const db_settings *db_cfg)
 {
     worker_pool *pool = calloc(1, sizeof *pool);
     if (pool == NULL)
         return NULL;
     pool->n = n;
     pool->queue_max = queue_max;
+    pool->batch_max = batch_max > 0 ? batch_max : 1;
+    pool->depth = metrics_gauge("imgate_worker_queue_depth", "");
+    pool->batches = metrics_counter("imgate_write_batches_total", "");
+    pool->batched_writes = metrics_counter("imgate_batched_writes_total", "");
+    pool->batch_fallbacks = metrics_counter("imgate_write_batch_fallbacks_total", "");
     pthread_mutex_init(&pool->done_lock, NULL);
     pool->done_event = event_new(base, -1, 0, run_completions, pool);
     pool->workers = calloc((size_t)n, sizeof *pool->workers);
@@ -122,15 +225,16 @@ worker_pool *worker_pool_start(struct event_base *base, int n, int queue_max, co
     return pool;
 }
 
-int worker_pool_submit(worker_pool *p, uint64_t affinity, worker_work_fn work, worker_done_fn done, void *arg)
+static int enqueue(worker_pool *p, uint64_t affinity, worker_work_fn work, worker_write_fn write, worker_done_fn done,
+                   void *arg)
 {
     if (p->stopping || p->queued >= p->queue_max)
         return -1;
-    job *j = malloc(sizeof *j);
+    job *j = calloc(1, sizeof *j);
     if (j == NULL)
         return -1;
-    j->next = NULL;
     j->work = work;
+    j->write = write;
     j->done = done;
     j->arg = arg;
     struct imgate_worker *w = &p->workers[affinity ? affinity % (uint64_t)p->n : p->next_rr++ % (unsigned)p->n];
@@ -143,8 +247,21 @@ int worker_pool_submit(worker_pool *p, uint64_t affinity, worker_work_fn work, w
     pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->lock);
     p->queued++;
-    metrics_set("imgate_worker_queue_depth", "", p->queued);
+    metrics_gauge_set(p->depth, p->queued);
     return 0;
+}
+
+int worker_pool_submit(worker_pool *p, uint64_t affinity, worker_work_fn work, worker_done_fn done, void *arg)
+{
+    return enqueue(p, affinity, work, NULL, done, arg);
+}
+
+int worker_pool_submit_write(worker_pool *p, uint64_t affinity, worker_write_fn write, worker_done_fn done,
+                             void *arg)
+{
+    if (write == NULL)
+        return -1;
+    return enqueue(p, affinity, NULL, write, done, arg);
 }
 
 int worker_pool_in_flight(const worker_pool *p) { return p->queued; }

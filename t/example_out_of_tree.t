@@ -27,7 +27,7 @@ ok $? "plugin.h and imgate-plugin.pc are installed"
 
 src=$work/src
 mkdir -p "$src"
-cp "$top_srcdir/plugins/example/example.c" "$top_srcdir/plugins/example/example.proto" \
+cp "$top_srcdir/plugins/example/example.c" "$top_srcdir/plugins/example/example_ids.h" "$top_srcdir/plugins/example/example.proto" \
    "$top_srcdir/plugins/example/standalone.mk" "$src/"
 # The staged .pc still names the final prefix; point a copy at the staging tree
 # (a sysroot would also rewrite the system packages' paths, which live outside it).

@@ -4,11 +4,11 @@
 PKG_CONFIG ?= pkg-config
 PROTOC_C ?= protoc-c
 CFLAGS ?= -O2 -g
-CFLAGS += -std=c11 -Wall -Wextra -Werror -fPIC -fvisibility=hidden $(shell $(PKG_CONFIG) --cflags imgate-plugin libmariadb hiredis) -I.
+CFLAGS += -std=c11 -Wall -Wextra -Wno-unused-parameter -Werror -fPIC -fvisibility=hidden $(shell $(PKG_CONFIG) --cflags imgate-plugin hiredis) -I.
 LDFLAGS += -shared -Wl,-z,defs
-LDLIBS += $(shell $(PKG_CONFIG) --libs libprotobuf-c libmariadb hiredis)
+LDLIBS += $(shell $(PKG_CONFIG) --libs libprotobuf-c)
 
-example.so: example.c example.pb-c.c example.pb-c.h
+example.so: example.c example_ids.h example.pb-c.c example.pb-c.h
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ example.c example.pb-c.c $(LDLIBS)
 
 example.pb-c.c example.pb-c.h: example.proto

@@ -1,30 +1,44 @@
 /*
- * lockout.h — failed-login counters in Redis, shared by every node and kept
- * across reloads and restarts: one sliding window per user name (spec H.2)
- * and one per source address (so one client cannot lock out every known user
- * or grind through passwords). Each check or update is one Lua script, one
- * round trip; time comes from the Redis server so nodes agree.
- * Keys: imgate:login:fail:user:<name>, imgate:login:fail:addr:<ip> (sorted
- * sets of failure times, expiring with their window).
+ * lockout.h — login attempts counted in Redis, shared by every node and kept
+ * across reloads and restarts: one sliding window per user name (protocol
+ * H.2) and one per source address (so one client cannot lock out every known
+ * user or grind through passwords). Time comes from the Redis server so nodes
+ * agree. Keys: imgate:login:fail:user:<name>, imgate:login:fail:addr:<ip>
+ * (sorted sets of attempt times, expiring with their window).
+ *
+ * An attempt is RESERVED before its password is checked, in the same Lua
+ * script that checks the limits, so attempts in flight count: 200 guesses
+ * sent at once get at most N checks, not 200. A failed check leaves the
+ * reservation as the failure; a success clears the user's window and takes
+ * the reservation back from the address; an attempt that never got checked
+ * (database down) takes both back.
  */
 #ifndef IMGATE_LOGIN_LOCKOUT_H
 #define IMGATE_LOGIN_LOCKOUT_H
 
 #include "login.h"
 
-typedef struct lockout_counts {
-    int ok;         /* 0: Redis did not answer */
-    long long user; /* failures of the user name inside its window */
-    long long addr; /* failures from the address inside its window */
-} lockout_counts;
+typedef enum lockout_verdict {
+    LOCKOUT_GO,           /* reserved: check the password */
+    LOCKOUT_USER_LOCKED,  /* the name has too many attempts in its window */
+    LOCKOUT_ADDR_LOCKED,  /* the address has too many attempts in its window */
+    LOCKOUT_UNAVAILABLE   /* Redis did not answer: nothing reserved */
+} lockout_verdict;
 
-typedef void (*lockout_fn)(login_plugin *lp, const lockout_counts *counts, void *arg);
+/* One attempt's reservation (the sorted-set member both windows hold). */
+typedef struct lockout_ticket {
+    char user[129];
+    char addr[64];
+    char member[48];
+} lockout_ticket;
 
-/* Counts the failures in both windows; cb runs on the loop thread, always once. */
-int lockout_check(login_plugin *lp, const char *user, const char *addr, lockout_fn cb, void *arg);
-/* Records one failure for both (fire and forget). */
-void lockout_record_failure(login_plugin *lp, const char *user, const char *addr);
-/* A successful login clears the user's failures (the address keeps its own). */
-void lockout_clear_user(login_plugin *lp, const char *user);
+typedef void (*lockout_fn)(login_plugin *lp, lockout_verdict verdict, long long attempts, void *arg);
+
+/* Fills t->member and reserves the attempt; cb runs on the loop thread, always once. */
+int lockout_reserve(login_plugin *lp, lockout_ticket *t, lockout_fn cb, void *arg);
+/* The password was right: clear the user's window, take the address's reservation back. */
+void lockout_succeeded(login_plugin *lp, const lockout_ticket *t);
+/* The attempt was never judged (database unreachable): take both reservations back. */
+void lockout_release(login_plugin *lp, const lockout_ticket *t);
 
 #endif

@@ -1,76 +1,58 @@
 /*
- * login — the TeamTalk login service as an imgate plugin: init, its
- * configuration ([plugin.login]) and the handler table.
- *
- * [plugin.login] keys (all optional):
- *   lockout_failures = 10        failures of one user name that lock it ...
- *   lockout_window_s = 1800      ... within this sliding window (spec H.2)
- *   addr_failures = 50           failures from one source address that throttle it ...
- *   addr_window_s = 600          ... within this window (any user name)
- *   upgrade_legacy = no          yes: a successful MD5-form login stores an Argon2id hash
- *   argon2_opslimit = 2          Argon2id passes (libsodium's "interactive" level)
- *   argon2_memlimit_kib = 65536  Argon2id memory per hash
- *   redis_down = allow           allow | refuse logins while Redis (the lockout store) is unreachable
+ * login — the TeamTalk login service as an imgate plugin: its declared
+ * configuration ([plugin.login], checked by the core before init), init and
+ * the handler table. See README.md for the commands and the keys.
  */
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
+#include "IM.Login.pb-c.h"
 #include "login.h"
 #include "password.h"
 
-static int read_bool(const imgate_core_api *api, imgate_instance *self, const char *key, int fallback, int *out)
-{
-    const char *v = api->config_get(self, key);
-    if (v == NULL || *v == '\0') {
-        *out = fallback;
-        return 0;
-    }
-    if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcmp(v, "1"))
-        *out = 1;
-    else if (!strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcmp(v, "0"))
-        *out = 0;
-    else {
-        api->log(self, IMGATE_LOG_ERROR, "event=bad_config key=%s value=\"%s\" expected=yes|no", key, v);
-        return -1;
-    }
-    return 0;
-}
+const imgate_core_api *login_api;
 
-static int read_config(const imgate_core_api *api, imgate_instance *self, login_config *cfg)
+static const imgate_config_key login_config_keys[] = {
+    {"lockout_failures", IMGATE_CFG_INT, 1, 1000000, "10", NULL},
+    {"lockout_window_s", IMGATE_CFG_INT, 1, 30 * 86400, "1800", NULL},
+    {"addr_failures", IMGATE_CFG_INT, 1, 1000000000, "50", NULL},
+    {"addr_window_s", IMGATE_CFG_INT, 1, 30 * 86400, "600", NULL},
+    {"upgrade_legacy", IMGATE_CFG_BOOL, 0, 0, "no", NULL},
+    {"argon2_opslimit", IMGATE_CFG_INT, 1, 100, "2", NULL},
+    {"argon2_memlimit_kib", IMGATE_CFG_INT, 8, 4 * 1024 * 1024, "65536", NULL},
+    {"redis_down", IMGATE_CFG_ENUM, 0, 0, "allow", "allow|refuse"},
+    {NULL, 0, 0, 0, NULL, NULL},
+};
+
+static const imgate_handler_def login_handlers[] = {
+    {SID_LOGIN, CID_LOGIN_REQ_MSGSERVER, IMGATE_HANDLER_PRE_LOGIN, &im__login__immsg_serv_req__descriptor,
+     login_on_server_query, NULL},
+    /* The core lets the login request through before login without a flag. */
+    {SID_LOGIN, CID_LOGIN_REQ_USERLOGIN, 0, &im__login__imlogin_req__descriptor, login_on_request,
+     login_on_malformed_request},
+    {SID_LOGIN, CID_LOGIN_REQ_LOGINOUT, 0, &im__login__imlogout_req__descriptor, login_on_logout, NULL},
+    {SID_LOGIN, CID_LOGIN_REQ_DEVICETOKEN, 0, &im__login__imdevice_token_req__descriptor, login_on_device_token, NULL},
+    {SID_LOGIN, CID_LOGIN_REQ_KICKPCCLIENT, 0, &im__login__imkick_pcclient_req__descriptor, login_on_kick_pc, NULL},
+    {SID_LOGIN, CID_LOGIN_REQ_PUSH_SHIELD, 0, &im__login__impush_shield_req__descriptor, login_on_push_shield, NULL},
+    {SID_LOGIN, CID_LOGIN_REQ_QUERY_PUSH_SHIELD, 0, &im__login__imquery_push_shield_req__descriptor,
+     login_on_query_push_shield, NULL},
+};
+
+static void read_config(imgate_instance *self, login_config *cfg)
 {
-    cfg->lockout_failures = api->config_get_int(self, "lockout_failures", 10);
-    cfg->lockout_window_ms = api->config_get_int(self, "lockout_window_s", 1800) * 1000;
-    cfg->addr_failures = api->config_get_int(self, "addr_failures", 50);
-    cfg->addr_window_ms = api->config_get_int(self, "addr_window_s", 600) * 1000;
-    long long ops = api->config_get_int(self, "argon2_opslimit", 2);
-    long long mem_kib = api->config_get_int(self, "argon2_memlimit_kib", 65536);
-    const char *redis_down = api->config_get(self, "redis_down");
-    if (read_bool(api, self, "upgrade_legacy", 0, &cfg->upgrade_legacy) != 0)
-        return -1;
-    if (redis_down && strcmp(redis_down, "allow") != 0 && strcmp(redis_down, "refuse") != 0) {
-        api->log(self, IMGATE_LOG_ERROR, "event=bad_config key=redis_down value=\"%s\" expected=allow|refuse",
-                 redis_down);
-        return -1;
-    }
-    cfg->refuse_without_redis = redis_down && strcmp(redis_down, "refuse") == 0;
-    if (cfg->lockout_failures < 1 || cfg->lockout_window_ms < 1000 || cfg->addr_failures < 1 ||
-        cfg->addr_window_ms < 1000 || ops < 1 || mem_kib < 8) {
-        api->log(self, IMGATE_LOG_ERROR, "event=bad_config reason=\"counts and limits must be >= 1, windows >= 1 s, "
-                                         "argon2_memlimit_kib >= 8\"");
-        return -1;
-    }
-    cfg->argon2_opslimit = (unsigned long long)ops;
-    cfg->argon2_memlimit = (size_t)mem_kib * 1024;
-    return 0;
+    cfg->lockout_failures = login_api->config_int(self, "lockout_failures");
+    cfg->lockout_window_ms = login_api->config_int(self, "lockout_window_s") * 1000;
+    cfg->addr_failures = login_api->config_int(self, "addr_failures");
+    cfg->addr_window_ms = login_api->config_int(self, "addr_window_s") * 1000;
+    cfg->upgrade_legacy = login_api->config_bool(self, "upgrade_legacy");
+    cfg->argon2_opslimit = (unsigned long long)login_api->config_int(self, "argon2_opslimit");
+    cfg->argon2_memlimit = (size_t)login_api->config_int(self, "argon2_memlimit_kib") * 1024;
+    cfg->refuse_without_redis = strcmp(login_api->config_str(self, "redis_down"), "refuse") == 0;
 }
 
 static int login_init(imgate_instance *self, const imgate_core_api *api, void **state)
 {
-    if (api->size < offsetof(imgate_core_api, node_info) + sizeof api->node_info) {
-        api->log(self, IMGATE_LOG_ERROR, "event=core_too_old need_abi=1.1");
-        return -1;
-    }
+    login_api = api;
     if (password_init() != 0) {
         api->log(self, IMGATE_LOG_ERROR, "event=sodium_init_failed");
         return -1;
@@ -79,30 +61,20 @@ static int login_init(imgate_instance *self, const imgate_core_api *api, void **
     if (lp == NULL)
         return -1;
     lp->self = self;
-    lp->api = api;
-    if (read_config(api, self, &lp->cfg) != 0) {
-        free(lp);
-        return -1;
-    }
-    static const struct {
-        uint16_t cid;
-        uint32_t flags;
-        imgate_handler_fn fn;
-    } handlers[] = {
-        {0x0101, IMGATE_HANDLER_PRE_LOGIN, login_on_server_query},
-        {0x0103, 0, login_on_request}, /* the core lets the login request through before login */
-        {0x0105, 0, login_on_logout},
-        {0x0108, 0, login_on_device_token},
-        {0x010a, 0, login_on_kick_pc},
-        {0x010c, 0, login_on_push_shield},
-        {0x010e, 0, login_on_query_push_shield},
-    };
-    for (size_t i = 0; i < sizeof handlers / sizeof handlers[0]; i++)
-        if (api->register_handler(self, SID_LOGIN, handlers[i].cid, handlers[i].flags, handlers[i].fn) != IMGATE_OK) {
-            free(lp);
-            return -1;
-        }
-    if (api->register_close_hook(self, login_on_close) != IMGATE_OK) {
+    read_config(self, &lp->cfg);
+    lp->ok = api->metric_counter(self, "logins_ok");
+    lp->refused_password = api->metric_counter(self, "logins_refused_password");
+    lp->refused_locked = api->metric_counter(self, "logins_refused_locked");
+    lp->refused_address = api->metric_counter(self, "logins_refused_address");
+    lp->refused_name = api->metric_counter(self, "logins_refused_name");
+    lp->db_unavailable = api->metric_counter(self, "logins_db_unavailable");
+    lp->redis_unavailable = api->metric_counter(self, "logins_redis_unavailable");
+    lp->overloaded = api->metric_counter(self, "logins_overloaded");
+    lp->upgraded = api->metric_counter(self, "passwords_upgraded");
+    lp->logouts = api->metric_counter(self, "logouts");
+    if (api->register_handlers(self, login_handlers, sizeof login_handlers / sizeof login_handlers[0]) != IMGATE_OK ||
+        api->register_close_hook(self, login_on_close) != IMGATE_OK ||
+        api->export_service(self, IMGATE_USERS_SERVICE, IMGATE_USERS_VERSION, &login_users_service) != IMGATE_OK) {
         free(lp);
         return -1;
     }
@@ -118,8 +90,8 @@ static int login_init(imgate_instance *self, const imgate_core_api *api, void **
 static void login_fini(void *state)
 {
     login_plugin *lp = state;
-    conn_set_free(&lp->pending);
+    login_users_free(lp);
     free(lp);
 }
 
-IMGATE_PLUGIN_DEFINE("login", "1.0", login_init, login_fini);
+IMGATE_PLUGIN(.name = "login", .version = "1.2", .init = login_init, .fini = login_fini, .config = login_config_keys);

@@ -340,7 +340,7 @@ int main(void)
     h = harness_start("login");
     if (h == NULL)
         tap_bail("cannot start MariaDB/Redis");
-    const char *common = "[gateway]\nkick_grace_ms = 300\n"
+    const char *common = "[gateway]\nkick_linger_ms = 300\n"
                          "[plugin.login]\nlockout_failures = 10\nlockout_window_s = 3\naddr_failures = 12\n"
                          "addr_window_s = 600\n";
     char node1[512];

@@ -169,7 +169,7 @@ int main(void)
     h = harness_start("login_ops");
     if (h == NULL)
         tap_bail("cannot start MariaDB/Redis");
-    if (harness_node_start(h, "login", "[gateway]\nkick_grace_ms = 300\n") != 0 ||
+    if (harness_node_start(h, "login", "[gateway]\nkick_linger_ms = 300\n") != 0 ||
         harness_node_start(h, "login", "[plugin.login]\nredis_down = refuse\n") != 1)
         tap_bail("imgated did not start");
     add_user(h, 101, "alice", "alice123", 0);

@@ -164,7 +164,7 @@ int main(void)
     free(dup_ini);
     harness_node_rewrite_ini(h, 0, both);
     tap_ok(reload(7, "failed"), "SIGHUP enabling a plugin that duplicates a (service, command): generation 7 failed");
-    tap_ok(harness_node_log_contains(h, 0, "another handler already has"), "the log names the duplicate");
+    tap_ok(harness_node_log_contains(h, 0, "another plugin already has"), "the log names the duplicate");
     tap_is_int(count_greeting(GREETING_V1), N_CONNS, "the running generation keeps answering");
     harness_node_rewrite_ini(h, 0, good_ini);
 

@@ -49,7 +49,7 @@ static void on_kick_pc(void *st_, const imgate_request *req)
     st->api->session_kick(st->self, req->user_id, IMGATE_CLASS_PC, req->conn_id, 2);
 }
 
-static void on_msg_data(void *st_, const imgate_request *req)
+static void on_msg_data(void *st_, const imgate_request *req, const ProtobufCMessage *body)
 {
     testkit *st = st_;
     IM__Message__IMMsgDataAck ack = IM__MESSAGE__IMMSG_DATA_ACK__INIT;
@@ -97,6 +97,10 @@ static void on_close(void *st_, const imgate_conn_info *conn)
     st->api->metric_add(st->self, conn->kicked ? "closed_kicked" : "closed", 1);
 }
 
+/* Rate-limited like the message plugin's CID_MSG_DATA: the core enforces the per-second budget. */
+static const imgate_handler_def msg_data_handler = {0x0003, 0x0301, IMGATE_HANDLER_RATE_LIMITED, NULL, on_msg_data,
+                                                    NULL};
+
 static int testkit_init(imgate_instance *self, const imgate_core_api *api, void **state)
 {
     testkit *st = calloc(1, sizeof *st);
@@ -106,7 +110,7 @@ static int testkit_init(imgate_instance *self, const imgate_core_api *api, void 
     st->api = api;
     if (api->register_handler(self, TESTKIT_SERVICE, 0x0001, IMGATE_HANDLER_PRE_LOGIN, on_bind) != 0 ||
         api->register_handler(self, TESTKIT_SERVICE, 0x0003, 0, on_kick_pc) != 0 ||
-        api->register_handler(self, 0x0003, 0x0301, 0, on_msg_data) != 0 ||
+        api->register_handlers(self, &msg_data_handler, 1) != 0 ||
         api->register_handler(self, TESTKIT_SERVICE, 0x0005, IMGATE_HANDLER_PRE_LOGIN, on_slow) != 0 ||
         api->register_close_hook(self, on_close) != 0) {
         free(st);

@@ -110,7 +110,7 @@ static void test_descriptor(void)
 {
     char err[512];
     imgate_plugin good = {IMGATE_PLUGIN_MAGIC, IMGATE_ABI_MAJOR, IMGATE_ABI_MINOR, sizeof(imgate_plugin),
-                          IMGATE_BUILD_SIGNATURE, "login", "1", fake_init, NULL};
+                          IMGATE_BUILD_SIGNATURE, "login", "1", fake_init, NULL, NULL};
     tap_is_int(plugin_check_descriptor(&good, "login", err, sizeof err), 0, "a current descriptor is accepted");
     imgate_plugin d = good;
     d.abi_major = IMGATE_ABI_MAJOR + 1;
