@@ -1,6 +1,6 @@
 /*
  * framing.h — deciding whether buffered bytes hold a complete, acceptable PDU
- * (spec A.1). Pure functions, no I/O: the connection code feeds it the first
+ * (protocol A.1). Pure functions, no I/O: the connection code feeds it the first
  * bytes of its input buffer.
  */
 #ifndef IMGATE_FRAMING_H

@@ -43,7 +43,7 @@ char *http_msg_server_json(void)
     } else if (conn_count() >= cfg->max_connections) {
         fputs("{\"code\":2,\"msg\":\"负载过高\"}", f);
     } else {
-        /* Field names, and the port as a string, are what clients parse (spec G.1). */
+        /* Field names, and the port as a string, are what clients parse (protocol G.1). */
         char port[16];
         snprintf(port, sizeof port, "%u", cfg->public_port);
         fputs("{\"code\":0,\"msg\":\"\",\"priorIP\":", f);

@@ -1,6 +1,6 @@
 /*
  * http.h — the HTTP side (libevent evhttp): GET /msg_server as the reference
- * login_server answers it (spec G.1), /health and /metrics. Loop thread.
+ * login_server answers it (protocol G.1), /health and /metrics. Loop thread.
  */
 #ifndef IMGATE_HTTP_H
 #define IMGATE_HTTP_H

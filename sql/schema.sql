@@ -1,5 +1,5 @@
 -- imgate storage schema: the reference TeamTalk schema (auto_setup/mariadb/conf/ttopen.sql,
--- see spec section D) plus the two tables the reference code uses but never created
+-- see docs/protocol.md D) plus the two tables the reference code uses but never created
 -- (IMTransmitFile, IMCallLog).
 --
 -- Every statement is CREATE TABLE IF NOT EXISTS / INSERT IGNORE so this file can be applied to
@@ -411,7 +411,7 @@ CREATE TABLE IF NOT EXISTS `IMDiscovery` (
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 -- ---------------------------------------------------------------------------------------------
--- Tables the reference code uses but ttopen.sql never created (spec D, "absent").
+-- Tables the reference code uses but ttopen.sql never created (protocol D, "absent").
 
 -- Offline files waiting for their receiver. Reference queries:
 --   select * from IMTransmitFile where toId=? and status=0 order by created

@@ -62,7 +62,7 @@ is "$(redis-cli -s "$REDIS_SOCKET" ping 2>&1)" PONG "redis answers on its socket
 q() { MYSQL_PWD=$MYSQL_PASSWORD mariadb --no-defaults --protocol=socket --socket="$MYSQL_SOCKET" \
 	--user="$MYSQL_USER" --batch --skip-column-names "$MYSQL_DATABASE" -e "$1"; }
 
-# Expected columns (in order) and secondary index names per table, from spec section D plus the
+# Expected columns (in order) and secondary index names per table, from docs/protocol.md D plus the
 # two tables the reference forgot. Every table's primary key is `id`.
 declare -A cols idx charset
 # password_argon2: migration 002 (the login plugin's stronger stored form).

@@ -3,7 +3,7 @@
  *
  * Shared by `imgate-cli login` and the load generator's login scenario, so
  * both send byte-for-byte what a real client sends: the password as the
- * lowercase hex MD5 of the plaintext (spec A.3), status USER_STATUS_ONLINE.
+ * lowercase hex MD5 of the plaintext (protocol A.3), status USER_STATUS_ONLINE.
  */
 #ifndef BENCH_LOGIN_REQUEST_H
 #define BENCH_LOGIN_REQUEST_H

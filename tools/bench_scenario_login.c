@@ -5,7 +5,7 @@
  * The population is PREFIX1..PREFIXM. Virtual client k (0-based) owns users
  * k+1, k+1+C, k+1+2C, ... <= M and cycles through them, so no two clients
  * ever log in as the same user at the same time: two logins of one user from
- * the same client class would kick each other (spec H.3) and measure the
+ * the same client class would kick each other (protocol H.3) and measure the
  * kick path instead of the login path.
  */
 #include <stdio.h>
@@ -100,7 +100,7 @@ static bench_reply_verdict login_judge_reply(void *state, unsigned step, const u
         *code = (uint32_t)res->result_code;
         snprintf(detail, detail_cap, "%s", res->result_string ? res->result_string : "");
     } else if (res->user_info == NULL) {
-        /* A success must say who logged in (spec H.1 step 6); a reply without it is broken. */
+        /* A success must say who logged in (protocol H.1 step 6); a reply without it is broken. */
         v = BENCH_REPLY_UNPARSABLE;
         snprintf(detail, detail_cap, "IMLoginRes result 0 without user_info");
     }

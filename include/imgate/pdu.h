@@ -2,7 +2,7 @@
  * imgate/pdu.h — the TeamTalk PDU header (16 bytes, big-endian).
  *
  * Part of the installed plugin SDK. Pure inline functions: no state, safe on
- * any thread. Layout (spec A.1): length u32 (header included), version u16,
+ * any thread. Layout (protocol A.1): length u32 (header included), version u16,
  * flag u16, service_id u16, command_id u16, seq_num u16, reserved u16.
  */
 #ifndef IMGATE_PDU_H

@@ -1,6 +1,6 @@
 /*
  * sessions.c — the core's session services, driven through the test-only
- * testkit plugin (t/plugins/testkit.c): the kick rules of spec H.3, a kicked
+ * testkit plugin (t/plugins/testkit.c): the kick rules of protocol H.3, a kicked
  * connection accepting nothing, close hooks, the per-connection CID_MSG_DATA
  * rate limit, the PC and mobile idle timeouts, the output cap for a client
  * that does not read, and a generation kept loaded past its reload drain

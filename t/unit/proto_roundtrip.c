@@ -276,7 +276,7 @@ static void check_descriptor(const ProtobufCMessageDescriptor *d)
 }
 
 /* Every message of every package; the count per package is checked below
- * against the spec so a message missing from a .proto file is noticed. */
+ * against docs/protocol.md C so a message missing from a .proto file is noticed. */
 static const ProtobufCMessageDescriptor *const all_messages[] = {
     /* IM.BaseDefine: 15 */
     &im__base_define__ip_addr__descriptor, &im__base_define__user_info__descriptor,
@@ -378,7 +378,7 @@ static void check_all_descriptors(void)
         tap_is_int(fields, expected[p].fields, "%s messages have %u fields in all",
                    expected[p].package, expected[p].fields);
     }
-    /* the spec's section C lists 388 field lines */
+    /* docs/protocol.md C lists 388 field lines */
     tap_is_int(total_fields, 388, "388 fields in all packages");
     for (size_t i = 0; i < n; i++)
         check_descriptor(all_messages[i]);
@@ -780,7 +780,7 @@ static void test_ids(void)
                "FILE_SERVER_ERRNO_PULL_DATA_FINISHED");
 
     /* The high byte of every command id is its service id; value counts
-     * match the spec's B.3 tables. */
+     * match the tables of docs/protocol.md B.3. */
     static const struct {
         const ProtobufCEnumDescriptor *e;
         int service;
