@@ -3,94 +3,27 @@
  *
  *   imgate-cli [-H host] [-p port] [-P http_port] [-t timeout_ms] COMMAND [ARGS...]
  *
- * Each command is one row of the `commands` table below: to add one, write a
- * cmd_* function and add a row.
+ * The commands here are the gateway's and login's; each feature's live in
+ * tools/cli_<feature>.c (see cli.h) and are listed in `tables` below.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "IM.BaseDefine.pb-c.h"
 #include "IM.Login.pb-c.h"
 #include "bench_login_request.h"
+#include "cli.h"
 #include "example.pb-c.h"
+#include "example_ids.h"
+#include "imgate/teamtalk.h"
 #include "imgate_client.h"
 #include "imgate_http.h"
 
-/* The example plugin's command pair (plugins/example): request with an empty body,
- * reply carrying a protobuf message. */
-#define EXAMPLE_SERVICE_ID 0x1000
-#define EXAMPLE_CMD_REQ 0x0001
-#define EXAMPLE_CMD_RSP 0x0002
-
 /* Largest body `raw` will read from a file or stdin. */
 #define RAW_MAX_BODY (IMGATE_CLIENT_MAX_FRAME - IMGATE_PDU_HEADER_LEN)
-
-/* Where to reach the node, from the global options. */
-typedef struct {
-    const char *host;
-    uint16_t port;
-    uint16_t http_port;
-    int timeout_ms;
-} cli_options;
-
-typedef struct {
-    const char *name;
-    const char *args_usage;
-    int min_args;
-    int max_args;
-    int (*run)(const cli_options *opt, int argc, char **argv);
-    const char *help;
-} cli_command;
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void print_hex(const uint8_t *p, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        printf("%02x%s", p[i], (i + 1) % 32 == 0 || i + 1 == len ? "\n" : " ");
-}
-
-static void print_header(const imgate_pdu_header *h)
-{
-    printf("sid=0x%04x cid=0x%04x seq=%u len=%u\n", (unsigned)h->service_id, (unsigned)h->command_id,
-           (unsigned)h->seq_num, (unsigned)h->length);
-}
-
-static imgate_client *connect_or_complain(const cli_options *opt)
-{
-    imgate_client *c = imgate_client_connect(opt->host, opt->port, opt->timeout_ms);
-    if (!c)
-        fprintf(stderr, "imgate-cli: cannot connect to %s:%u: %s\n", opt->host, (unsigned)opt->port,
-                strerror(errno));
-    return c;
-}
-
-static int complain_rc(const char *what, int rc)
-{
-    fprintf(stderr, "imgate-cli: %s: %s\n", what, imgate_client_strerror(rc));
-    return 1;
-}
-
-/* Parses a 16-bit id given in decimal or 0x hex. */
-static int parse_u16(const char *s, uint16_t *out)
-{
-    char *end = NULL;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, 0);
-    if (errno || !end || *end || end == s || v > 0xffff)
-        return -1;
-    *out = (uint16_t)v;
-    return 0;
-}
 
 /* Reads all of `path` (or stdin for "-") into a malloc'd buffer. */
 static int read_body(const char *path, uint8_t **out, size_t *out_len)
@@ -133,22 +66,22 @@ static int read_body(const char *path, uint8_t **out, size_t *out_len)
 
 static int cmd_heartbeat(const cli_options *opt, int argc, char **argv)
 {
-    imgate_client *c = connect_or_complain(opt);
+    imgate_client *c = cli_connect(opt);
     if (!c)
         return 1;
-    const uint16_t sid = IM__BASE_DEFINE__SERVICE_ID__SID_OTHER;
-    const uint16_t cid = IM__BASE_DEFINE__OTHER_CMD_ID__CID_OTHER_HEARTBEAT;
-    double started = now_seconds();
+    const uint16_t sid = SID_OTHER;
+    const uint16_t cid = CID_OTHER_HEARTBEAT;
+    double started = cli_now_seconds();
     uint16_t seq = 0;
     int rc = imgate_client_send(c, sid, cid, NULL, 0, &seq);
     imgate_client_pdu echo = {0};
     if (rc == IMGATE_CLIENT_OK)
         rc = imgate_client_wait(c, cid, seq, &echo, opt->timeout_ms);
-    double elapsed_ms = (now_seconds() - started) * 1000.0;
+    double elapsed_ms = (cli_now_seconds() - started) * 1000.0;
     imgate_client_pdu_free(&echo);
     imgate_client_close(c);
     if (rc != IMGATE_CLIENT_OK)
-        return complain_rc("heartbeat", rc);
+        return cli_complain("heartbeat", rc);
     printf("heartbeat echoed in %.3f ms\n", elapsed_ms);
     return 0;
 }
@@ -156,7 +89,7 @@ static int cmd_heartbeat(const cli_options *opt, int argc, char **argv)
 static int cmd_raw(const cli_options *opt, int argc, char **argv)
 {
     uint16_t sid, cid;
-    if (parse_u16(argv[0], &sid) < 0 || parse_u16(argv[1], &cid) < 0) {
+    if (cli_parse_u16(argv[0], &sid) < 0 || cli_parse_u16(argv[1], &cid) < 0) {
         fprintf(stderr, "imgate-cli: raw: SID and CID must be 0..65535 (decimal or 0x hex)\n");
         return 2;
     }
@@ -166,7 +99,7 @@ static int cmd_raw(const cli_options *opt, int argc, char **argv)
         fprintf(stderr, "imgate-cli: raw: cannot read %s: %s\n", argv[2], strerror(errno));
         return 1;
     }
-    imgate_client *c = connect_or_complain(opt);
+    imgate_client *c = cli_connect(opt);
     if (!c) {
         free(body);
         return 1;
@@ -178,9 +111,9 @@ static int cmd_raw(const cli_options *opt, int argc, char **argv)
         rc = imgate_client_recv(c, &reply, opt->timeout_ms);
     imgate_client_close(c);
     if (rc != IMGATE_CLIENT_OK)
-        return complain_rc("raw: no reply", rc);
-    print_header(&reply.h);
-    print_hex(reply.body, reply.body_len);
+        return cli_complain("raw: no reply", rc);
+    cli_print_header(&reply.h);
+    cli_print_hex(reply.body, reply.body_len);
     imgate_client_pdu_free(&reply);
     return 0;
 }
@@ -205,20 +138,20 @@ static int cmd_msg_server(const cli_options *opt, int argc, char **argv)
 
 static int cmd_example(const cli_options *opt, int argc, char **argv)
 {
-    imgate_client *c = connect_or_complain(opt);
+    imgate_client *c = cli_connect(opt);
     if (!c)
         return 1;
     imgate_client_pdu reply = {0};
-    int rc = imgate_client_call(c, EXAMPLE_SERVICE_ID, EXAMPLE_CMD_REQ, NULL, EXAMPLE_CMD_RSP, &reply,
+    int rc = imgate_client_call(c, EXAMPLE_SERVICE, EXAMPLE_CMD_REQ, NULL, EXAMPLE_CMD_RSP, &reply,
                                 opt->timeout_ms);
     imgate_client_close(c);
     if (rc != IMGATE_CLIENT_OK)
-        return complain_rc("example", rc);
+        return cli_complain("example", rc);
     Imgate__Example__ExampleRsp *rsp = imgate__example__example_rsp__unpack(NULL, reply.body_len, reply.body);
     if (rsp == NULL) {
         fprintf(stderr, "imgate-cli: example: the reply does not parse as ExampleRsp\n");
-        print_header(&reply.h);
-        print_hex(reply.body, reply.body_len);
+        cli_print_header(&reply.h);
+        cli_print_hex(reply.body, reply.body_len);
         imgate_client_pdu_free(&reply);
         return 1;
     }
@@ -229,21 +162,15 @@ static int cmd_example(const cli_options *opt, int argc, char **argv)
     return 0;
 }
 
-/* Prints an optional string field: absent and empty look the same, as they do to a client. */
-static void print_field(const char *name, const char *value)
-{
-    printf("%s: %s\n", name, value ? value : "");
-}
-
 static void print_login_res(const IM__Login__IMLoginRes *res)
 {
     printf("result_code: %u\n", (unsigned)res->result_code);
-    print_field("result_string", res->result_string);
+    cli_print_field("result_string", res->result_string);
     printf("server_time: %u\n", (unsigned)res->server_time);
     if (res->has_online_status)
         printf("online_status: %u\n", (unsigned)res->online_status);
     else
-        print_field("online_status", NULL);
+        cli_print_field("online_status", NULL);
     const IM__BaseDefine__UserInfo *u = res->user_info;
     if (u == NULL) {
         /* A refused login carries no user_info; say so rather than print zeros that look real. */
@@ -252,15 +179,15 @@ static void print_login_res(const IM__Login__IMLoginRes *res)
     }
     printf("user_id: %u\n", (unsigned)u->user_id);
     printf("user_gender: %u\n", (unsigned)u->user_gender);
-    print_field("user_nick_name", u->user_nick_name);
-    print_field("avatar_url", u->avatar_url);
+    cli_print_field("user_nick_name", u->user_nick_name);
+    cli_print_field("avatar_url", u->avatar_url);
     printf("department_id: %u\n", (unsigned)u->department_id);
-    print_field("email", u->email);
-    print_field("user_real_name", u->user_real_name);
-    print_field("user_tel", u->user_tel);
-    print_field("user_domain", u->user_domain);
+    cli_print_field("email", u->email);
+    cli_print_field("user_real_name", u->user_real_name);
+    cli_print_field("user_tel", u->user_tel);
+    cli_print_field("user_domain", u->user_domain);
     printf("status: %u\n", (unsigned)u->status);
-    print_field("sign_info", u->sign_info);
+    cli_print_field("sign_info", u->sign_info);
 }
 
 /* login USER PASS [-c CLIENT_TYPE]: the option may come before, between or after the names. */
@@ -268,7 +195,7 @@ static int cmd_login(const cli_options *opt, int argc, char **argv)
 {
     const char *positional[2] = {NULL, NULL};
     int npositional = 0;
-    uint32_t client_type = IM__BASE_DEFINE__CLIENT_TYPE__CLIENT_TYPE_WINDOWS;
+    uint32_t client_type = CLIENT_TYPE_WINDOWS;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "-c") == 0) {
             if (i + 1 >= argc || bench_parse_client_type(argv[i + 1], &client_type) < 0) {
@@ -294,32 +221,31 @@ static int cmd_login(const cli_options *opt, int argc, char **argv)
     IM__Login__IMLoginReq req;
     bench_login_request_init(&req, positional[0], password_md5, client_type, BENCH_LOGIN_CLIENT_VERSION);
 
-    imgate_client *c = connect_or_complain(opt);
+    imgate_client *c = cli_connect(opt);
     if (!c)
         return 1;
     imgate_client_pdu reply = {0};
-    int rc = imgate_client_call(c, IM__BASE_DEFINE__SERVICE_ID__SID_LOGIN,
-                                IM__BASE_DEFINE__LOGIN_CMD_ID__CID_LOGIN_REQ_USERLOGIN, &req.base,
-                                IM__BASE_DEFINE__LOGIN_CMD_ID__CID_LOGIN_RES_USERLOGIN, &reply, opt->timeout_ms);
+    int rc = imgate_client_call(c, SID_LOGIN, CID_LOGIN_REQ_USERLOGIN, &req.base, CID_LOGIN_RES_USERLOGIN, &reply,
+                                opt->timeout_ms);
     imgate_client_close(c);
     if (rc != IMGATE_CLIENT_OK)
-        return complain_rc("login: no IMLoginRes", rc);
+        return cli_complain("login: no IMLoginRes", rc);
     IM__Login__IMLoginRes *res = im__login__imlogin_res__unpack(NULL, reply.body_len, reply.body);
     if (res == NULL) {
         fprintf(stderr, "imgate-cli: login: the reply does not parse as IMLoginRes\n");
-        print_header(&reply.h);
-        print_hex(reply.body, reply.body_len);
+        cli_print_header(&reply.h);
+        cli_print_hex(reply.body, reply.body_len);
         imgate_client_pdu_free(&reply);
         return 1;
     }
     print_login_res(res);
-    int exit_code = res->result_code == IM__BASE_DEFINE__RESULT_TYPE__REFUSE_REASON_NONE ? 0 : 1;
+    int exit_code = res->result_code == REFUSE_REASON_NONE ? 0 : 1;
     im__login__imlogin_res__free_unpacked(res, NULL);
     imgate_client_pdu_free(&reply);
     return exit_code;
 }
 
-static const cli_command commands[] = {
+static const cli_command gateway_commands[] = {
     {"heartbeat", "", 0, 0, cmd_heartbeat, "send a heartbeat, print the round-trip time"},
     {"raw", "SID CID FILE", 3, 3, cmd_raw,
      "send FILE ('-' = stdin) as the body of SID/CID, print the first reply"},
@@ -327,15 +253,31 @@ static const cli_command commands[] = {
     {"example", "", 0, 0, cmd_example, "call the example plugin, print its reply"},
     {"login", "USER PASS [-c CLIENT_TYPE]", 2, 4, cmd_login,
      "log in (-c: number, windows, mac, ios, android), print IMLoginRes; exit 0 iff result 0"},
+    {NULL, NULL, 0, 0, NULL, NULL},
 };
+
+/* Every command table, one per feature (cli.h). */
+static const cli_command *const tables[] = {
+    gateway_commands,
+};
+
+static const cli_command *find_command(const char *name)
+{
+    for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
+        for (const cli_command *cmd = tables[t]; cmd->name; cmd++)
+            if (strcmp(cmd->name, name) == 0)
+                return cmd;
+    return NULL;
+}
 
 static void usage(FILE *out)
 {
     fprintf(out, "usage: imgate-cli [-H host] [-p port] [-P http_port] [-t timeout_ms] COMMAND [ARGS...]\n"
                  "  defaults: -H 127.0.0.1 -p 8000 -P 8080 -t 5000\n"
                  "commands:\n");
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(out, "  %-10s %-26s %s\n", commands[i].name, commands[i].args_usage, commands[i].help);
+    for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
+        for (const cli_command *cmd = tables[t]; cmd->name; cmd++)
+            fprintf(out, "  %-12s %-30s %s\n", cmd->name, cmd->args_usage, cmd->help);
 }
 
 int main(int argc, char **argv)
@@ -350,7 +292,7 @@ int main(int argc, char **argv)
             break;
         case 'p':
         case 'P':
-            if (parse_u16(optarg, ch == 'p' ? &opt.port : &opt.http_port) < 0) {
+            if (cli_parse_u16(optarg, ch == 'p' ? &opt.port : &opt.http_port) < 0) {
                 fprintf(stderr, "imgate-cli: bad port '%s'\n", optarg);
                 return 2;
             }
@@ -372,17 +314,15 @@ int main(int argc, char **argv)
     }
     const char *name = argv[optind];
     int nargs = argc - optind - 1;
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
-        const cli_command *cmd = &commands[i];
-        if (strcmp(cmd->name, name) != 0)
-            continue;
-        if (nargs < cmd->min_args || nargs > cmd->max_args) {
-            fprintf(stderr, "usage: imgate-cli %s %s\n", cmd->name, cmd->args_usage);
-            return 2;
-        }
-        return cmd->run(&opt, nargs, argv + optind + 1);
+    const cli_command *cmd = find_command(name);
+    if (cmd == NULL) {
+        fprintf(stderr, "imgate-cli: unknown command '%s'\n", name);
+        usage(stderr);
+        return 2;
     }
-    fprintf(stderr, "imgate-cli: unknown command '%s'\n", name);
-    usage(stderr);
-    return 2;
+    if (nargs < cmd->min_args || nargs > cmd->max_args) {
+        fprintf(stderr, "usage: imgate-cli %s %s\n", cmd->name, cmd->args_usage);
+        return 2;
+    }
+    return cmd->run(&opt, nargs, argv + optind + 1);
 }
