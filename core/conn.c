@@ -50,19 +50,39 @@ static metric_series *closes_counter(const char *reason)
     return metrics_counter("imgate_closes_total", labels);
 }
 
+static void describe(const conn *c, imgate_conn_info *info)
+{
+    memset(info, 0, sizeof *info);
+    info->conn_id = c->id;
+    info->user_id = c->user_id;
+    info->client_type = c->client_type;
+    info->logged_in = c->logged_in;
+    info->kicked = c->kicked;
+    info->role = c->role;
+    snprintf(info->address, sizeof info->address, "%s", c->address);
+}
+
+void conn_run_login_hooks(conn *c)
+{
+    generation *g = g_server.current;
+    if (g == NULL)
+        return;
+    imgate_conn_info info;
+    describe(c, &info);
+    generation_ref(g);
+    for (int i = 0; i < g->n_inst; i++)
+        if (g->inst[i]->login_hook)
+            g->inst[i]->login_hook(g->inst[i]->state, &info);
+    generation_unref(g);
+}
+
 static void run_close_hooks(conn *c)
 {
     generation *g = g_server.current;
     if (g == NULL)
         return;
-    imgate_conn_info info = {0};
-    info.conn_id = c->id;
-    info.user_id = c->user_id;
-    info.client_type = c->client_type;
-    info.logged_in = c->logged_in;
-    info.kicked = c->kicked;
-    info.role = c->role;
-    snprintf(info.address, sizeof info.address, "%s", c->address);
+    imgate_conn_info info;
+    describe(c, &info);
     generation_ref(g);
     for (int i = 0; i < g->n_inst; i++) {
         imgate_instance *inst = g->inst[i];

@@ -89,6 +89,9 @@ void conn_tick(void);
 /* Closes every connection at once (shutdown). */
 void conn_close_all(const char *reason);
 
+/* Runs every plugin's login hook for a connection that has just logged in. */
+void conn_run_login_hooks(conn *c);
+
 /* The largest frame this connection may send now. */
 uint32_t conn_max_frame(const conn *c);
 

@@ -56,6 +56,14 @@ static int api_register_close_hook(imgate_instance *self, imgate_close_hook_fn f
     return IMGATE_OK;
 }
 
+static int api_register_login_hook(imgate_instance *self, imgate_close_hook_fn fn)
+{
+    if (!self->in_init)
+        return IMGATE_ESTATE;
+    self->login_hook = fn;
+    return IMGATE_OK;
+}
+
 static int api_export_service(imgate_instance *self, const char *name, uint32_t version, const void *table)
 {
     return generation_export(self, name, version, table);
@@ -265,7 +273,10 @@ static int api_session_bind(imgate_instance *self, uint64_t conn_id, uint32_t us
     if (user_id == 0)
         return IMGATE_EINVAL;
     int kicked = session_bind(c, user_id, client_type);
-    return kicked < 0 ? IMGATE_ENOMEM : kicked;
+    if (kicked < 0)
+        return IMGATE_ENOMEM;
+    conn_run_login_hooks(c);
+    return kicked;
 }
 
 static int api_session_kick(imgate_instance *self, uint32_t user_id, uint32_t class_mask, uint64_t except_conn,
@@ -738,6 +749,7 @@ static const imgate_core_api api_table = {
     .metric_counter = api_metric_counter,
     .metric_inc = api_metric_inc,
     .log_limited = api_log_limited,
+    .register_login_hook = api_register_login_hook,
 };
 
 const imgate_core_api *core_api(void) { return &api_table; }

@@ -55,7 +55,7 @@
  *        (IMGATE_HANDLER_TRACKED, request_done), connection roles
  *        (conn_authorize) and per-connection plugin data (conn_data),
  *        services between plugins (export_service, import_service), typed
- *        config getters, metric handles, log rate limiting.
+ *        config getters, metric handles, log rate limiting, login hooks.
  *
  * Load rule: plugin major == core major and plugin minor <= core minor. A
  * plugin built against an older minor is given the same table: it simply
@@ -613,6 +613,12 @@ struct imgate_core_api {
      * for anything a client or an outage can trigger at will. */
     void (*log_limited)(imgate_instance *self, int level, const char *key, int per_second, const char *fmt, ...)
         __attribute__((format(printf, 5, 6)));
+
+    /* ONLY inside init. Asks to be told, on the loop thread, each time a
+     * connection of this node has just logged in (session_bind succeeded and
+     * its kicks were sent): `conn` describes it, logged_in set. Presence
+     * notifications hang off this and the close hook. */
+    int (*register_login_hook)(imgate_instance *self, imgate_close_hook_fn fn);
 };
 
 /*
