@@ -43,6 +43,15 @@ exported=$(nm -D --defined-only "$src/example.so" 2>/dev/null | awk '$2 ~ /[DdBb
 [ "$exported" = "imgate_plugin_descriptor " ]
 ok $? "it exports only its descriptor (got: $exported)"
 
+# A plugin built against the ABI 1.1 header (not installed any more: the copy kept in t/abi/)
+# must load into this core as it is.
+cc -std=c11 -Wall -Wextra -Wno-unused-parameter -Werror -fPIC -fvisibility=hidden \
+	-I"$top_srcdir/t/abi/1.1" $(pkg-config --cflags libprotobuf-c) -shared -Wl,-z,defs \
+	-o "$src/legacy11.so" "$top_srcdir/t/plugins/legacy11.c" > "$work/legacy.log" 2>&1
+rc=$?
+ok $rc "a plugin builds out of tree against the ABI 1.1 header"
+[ $rc -eq 0 ] || sed 's/^/# /' "$work/legacy.log"
+
 plugindir=$(pkg-config --variable=plugindir imgate-plugin | sed "s|^$dest||")
 [ "$(basename "$plugindir")" = plugins ]
 [ -n "$plugindir" ]
@@ -59,7 +68,7 @@ port() {
 }
 p=$(port); hp=$(port)
 mkdir -p "$work/plugins"
-cp "$src/example.so" "$work/plugins/"
+cp "$src/example.so" "$src/legacy11.so" "$work/plugins/"
 cat > "$work/imgated.ini" <<INI
 [gateway]
 listen = 127.0.0.1:$p
@@ -67,7 +76,7 @@ listen = 127.0.0.1:$p
 listen = 127.0.0.1:$hp
 [plugins]
 dir = $work/plugins
-enable = example
+enable = example, legacy11
 [plugin.example]
 version = out-of-tree-1
 INI
@@ -80,6 +89,10 @@ for _ in $(seq 50); do curl -sf "http://127.0.0.1:$hp/health" > /dev/null && bre
 out=$("$dest$prefix/bin/imgate-cli" -p "$p" example 2>&1)
 echo "$out" | grep -q 'version: out-of-tree-1' && echo "$out" | grep -q 'greeting: hello from the example plugin'
 ok $? "the installed imgate-cli gets the out-of-tree plugin's reply"
+[ $? -eq 0 ] || echo "$out" | sed 's/^/# /'
+out=$("$dest$prefix/bin/imgate-cli" -p "$p" raw 0x7E00 0x0001 /dev/null 2>&1)
+echo "$out" | grep -q '^sid=0x7e00 cid=0x0002 ' && echo "$out" | grep -q 'c0 ff ee 11'
+ok $? "the installed daemon runs the 1.1 plugin, and conn_info respects its smaller struct"
 [ $? -eq 0 ] || echo "$out" | sed 's/^/# /'
 kill -TERM "$pid"; wait "$pid"
 ok $? "imgated exits 0 on SIGTERM"

@@ -103,21 +103,8 @@ static void test_reload_with_sessions(void)
     tap_is_int(logged, N_USERS, "200 users logged in");
 
     /* A rebuilt login plugin: the same file installed again is new code to the loader. */
-    char from[4096], to[4096];
-    snprintf(from, sizeof from, "%s/plugins/login/.libs/login.so", getenv("top_builddir"));
-    snprintf(to, sizeof to, "%s/plugins/login.so.new", harness_node_dir(h, 0));
-    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
-    char buf[65536];
-    size_t n;
-    while (in && out && (n = fread(buf, 1, sizeof buf, in)) > 0)
-        fwrite(buf, 1, n, out);
-    if (in)
-        fclose(in);
-    if (out)
-        fclose(out);
-    char final[4096];
-    snprintf(final, sizeof final, "%s/plugins/login.so", harness_node_dir(h, 0));
-    rename(to, final);
+    if (harness_node_install_plugin(h, 0, "login", "login") != 0)
+        tap_bail("cannot reinstall the login plugin");
 
     /* Requests keep flowing while the reload happens. */
     int answered_during = 0;

@@ -20,44 +20,13 @@ static harness *h;
 static imgate_client *conns[N_CONNS];
 static char *good_ini;
 
-static int copy_file(const char *from, const char *to)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", to);
-    FILE *in = fopen(from, "rb"), *out = fopen(tmp, "wb");
-    if (!in || !out) {
-        if (in)
-            fclose(in);
-        if (out)
-            fclose(out);
-        return -1;
-    }
-    char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
-        fwrite(buf, 1, n, out);
-    fclose(in);
-    fclose(out);
-    return rename(tmp, to); /* like an operator's `install`: never a half-written file */
-}
-
 static void install_plugin(const char *built)
 {
-    char from[4096], to[4096];
-    snprintf(from, sizeof from, "%s/t/plugins/.libs/%s.so", getenv("top_builddir"), built);
-    snprintf(to, sizeof to, "%s/plugins/example.so", harness_node_dir(h, 0));
-    if (copy_file(from, to) != 0)
-        tap_bail("cannot install %s", from);
+    if (harness_node_install_plugin(h, 0, built, "example") != 0)
+        tap_bail("cannot install %s", built);
 }
 
-static void install_original(void)
-{
-    char from[4096], to[4096];
-    snprintf(from, sizeof from, "%s/plugins/example/.libs/example.so", getenv("top_builddir"));
-    snprintf(to, sizeof to, "%s/plugins/example.so", harness_node_dir(h, 0));
-    if (copy_file(from, to) != 0)
-        tap_bail("cannot install %s", from);
-}
+static void install_original(void) { install_plugin("example"); }
 
 static char *read_text(const char *path)
 {
@@ -149,10 +118,7 @@ int main(void)
 
     /* Two plugins claiming one (service, command): refused even though the
      * second plugin's init ignores the refusal and returns 0. */
-    char testkit_from[4096], testkit_to[4096];
-    snprintf(testkit_from, sizeof testkit_from, "%s/t/plugins/.libs/testkit.so", getenv("top_builddir"));
-    snprintf(testkit_to, sizeof testkit_to, "%s/plugins/testkit.so", harness_node_dir(h, 0));
-    if (copy_file(testkit_from, testkit_to) != 0)
+    if (harness_node_install_plugin(h, 0, "testkit", "testkit") != 0)
         tap_bail("cannot install testkit");
     char *dup_ini = strdup(good_ini);
     char *en_line = strstr(dup_ini, "enable=example");

@@ -534,8 +534,35 @@ static int pick_ports(uint16_t *a, uint16_t *b)
     return rc;
 }
 
-/* Copies $top_builddir/plugins/<name>/.libs/<name>.so for each listed plugin;
- * test-only plugins come from $top_builddir/t/plugins/.libs/<name>.so. */
+/* Where a built plugin is: $top_builddir/plugins/<name>/.libs/<name>.so, or for test-only
+ * plugins $top_builddir/t/plugins/.libs/<name>.so. 0, or -1 when the path does not fit. */
+static int built_plugin(const harness *h, const char *name, char *out, size_t len)
+{
+    if (format_path(out, len, "%s/plugins/%s/.libs/%s.so", h->top_builddir, name, name) < 0)
+        return -1;
+    if (access(out, R_OK) != 0 && format_path(out, len, "%s/t/plugins/.libs/%s.so", h->top_builddir, name) < 0)
+        return -1;
+    return 0;
+}
+
+int harness_node_install_plugin(harness *h, int i, const char *built, const char *as)
+{
+    if (i < 0 || i >= h->node_count)
+        return -1;
+    char src[PATH_MAX * 2], tmp[PATH_MAX * 2], dst[PATH_MAX * 2];
+    if (built_plugin(h, built, src, sizeof src) < 0 ||
+        format_path(tmp, sizeof tmp, "%s/node%d/plugins/%s.so.tmp", h->dir, i, as) < 0 ||
+        format_path(dst, sizeof dst, "%s/node%d/plugins/%s.so", h->dir, i, as) < 0)
+        return -1;
+    /* Like an operator's `install`: the loader never sees a half-written file. */
+    if (copy_file(src, tmp, 0755) < 0 || rename(tmp, dst) < 0) {
+        diag("cannot install plugin %s as %s: %s", src, dst, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Copies each listed plugin (see built_plugin) into the node's plugin directory. */
 static int copy_plugins(const harness *h, const char *plugins_enable, const char *plugin_dir)
 {
     char *list = strdup(plugins_enable ? plugins_enable : "");
@@ -552,13 +579,7 @@ static int copy_plugins(const harness *h, const char *plugins_enable, const char
         if (!*tok)
             continue;
         char src[PATH_MAX * 2], dst[PATH_MAX * 2];
-        if (format_path(src, sizeof src, "%s/plugins/%s/.libs/%s.so", h->top_builddir, tok, tok) < 0 ||
-            format_path(dst, sizeof dst, "%s/%s.so", plugin_dir, tok) < 0) {
-            rc = -1;
-            break;
-        }
-        if (access(src, R_OK) != 0 &&
-            format_path(src, sizeof src, "%s/t/plugins/.libs/%s.so", h->top_builddir, tok) < 0) {
+        if (built_plugin(h, tok, src, sizeof src) < 0 || format_path(dst, sizeof dst, "%s/%s.so", plugin_dir, tok) < 0) {
             rc = -1;
             break;
         }

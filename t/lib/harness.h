@@ -74,6 +74,13 @@ int harness_node_signal(harness *h, int i, int sig);
  */
 int harness_node_wait_exit(harness *h, int i, int timeout_ms, int *exit_status);
 
+/*
+ * Installs the built plugin `built` (plugins/<built>/.libs/<built>.so, or a
+ * test-only t/plugins/.libs/<built>.so) into node i's plugin directory as
+ * `as`.so, atomically (write + rename), e.g. before SIGHUP. 0 or -1.
+ */
+int harness_node_install_plugin(harness *h, int i, const char *built, const char *as);
+
 /* Replaces the node's imgated.ini atomically (write + rename), e.g. before SIGHUP. */
 int harness_node_rewrite_ini(harness *h, int i, const char *full_text);
 
