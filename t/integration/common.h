@@ -10,16 +10,13 @@
 
 #include "IM.Login.pb-c.h"
 #include "example.pb-c.h"
+#include "example_ids.h"
 #include "harness.h"
+#include "imgate/teamtalk.h"
 #include "imgate_client.h"
 #include "imgate_http.h"
 #include "tap.h"
 
-#define EXAMPLE_SERVICE 0x1000
-#define EXAMPLE_CMD_REQ 0x0001
-#define EXAMPLE_CMD_RSP 0x0002
-#define EXAMPLE_CMD_STATS_REQ 0x0003
-#define EXAMPLE_CMD_STATS_RSP 0x0004
 
 static inline long long mono_ms(void)
 {
@@ -61,7 +58,7 @@ static inline int heartbeat_ok(imgate_client *c)
 {
     uint16_t seq;
     imgate_client_pdu pdu;
-    if (imgate_client_send(c, 0x0007, 0x0701, NULL, 0, &seq) != 0 || imgate_client_wait(c, 0x0701, seq, &pdu, 3000) != 0)
+    if (imgate_client_send(c, SID_OTHER, CID_OTHER_HEARTBEAT, NULL, 0, &seq) != 0 || imgate_client_wait(c, CID_OTHER_HEARTBEAT, seq, &pdu, 3000) != 0)
         return 0;
     imgate_client_pdu_free(&pdu);
     return 1;
@@ -71,7 +68,7 @@ static inline int heartbeat_ok(imgate_client *c)
 static inline int wait_kick(imgate_client *c, uint32_t uid)
 {
     imgate_client_pdu pdu;
-    if (imgate_client_wait(c, 0x0107, -1, &pdu, 3000) != 0)
+    if (imgate_client_wait(c, CID_LOGIN_KICK_USER, -1, &pdu, 3000) != 0)
         return -1;
     IM__Login__IMKickUser *k = im__login__imkick_user__unpack(NULL, pdu.body_len, pdu.body);
     int reason = (k && k->user_id == uid && pdu.h.seq_num == 0) ? (int)k->kick_reason : -1;

@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 
 #include "common.h"
+#include "imgate/teamtalk.h"
 
 static harness *h;
 
@@ -15,11 +16,11 @@ static void test_heartbeat(void)
     imgate_client *c = harness_connect(h, 0);
     /* Android's header: version 6, reserved '0'. The echo must keep them. */
     uint8_t raw[16];
-    imgate_pdu_header hb = {16, 6, 0, 0x0007, 0x0701, 777, 0x30};
+    imgate_pdu_header hb = {16, 6, 0, SID_OTHER, CID_OTHER_HEARTBEAT, 777, 0x30};
     imgate_pdu_header_encode(&hb, raw);
     imgate_client_send_raw(c, raw, sizeof raw);
     imgate_client_pdu pdu;
-    int rc = imgate_client_wait(c, 0x0701, 777, &pdu, 3000);
+    int rc = imgate_client_wait(c, CID_OTHER_HEARTBEAT, 777, &pdu, 3000);
     tap_is_int(rc, IMGATE_CLIENT_OK, "heartbeat is answered");
     if (rc == IMGATE_CLIENT_OK) {
         tap_ok(pdu.h.length == 16 && pdu.h.version == 6 && pdu.h.reserved == 0x30 && pdu.h.service_id == 7,
@@ -90,7 +91,7 @@ static void test_auth_gate(void)
     imgate_client *c = harness_connect(h, 0);
     /* A buddy-list request before login: refused, connection closed. */
     uint16_t seq;
-    imgate_client_send(c, 0x0002, 0x0201, NULL, 0, &seq);
+    imgate_client_send(c, SID_BUDDY_LIST, CID_BUDDY_LIST_RECENT_CONTACT_SESSION_REQUEST, NULL, 0, &seq);
     tap_is_int(imgate_client_wait_closed(c, 3000), IMGATE_CLIENT_CLOSED, "request before login closes the connection");
     imgate_client_close(c);
 
@@ -120,7 +121,7 @@ static void test_bad_frames(void)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         imgate_client *c = harness_connect(h, 0);
         uint8_t raw[16];
-        imgate_pdu_header bad = {cases[i].length, 1, 0, 0x0007, 0x0701, 1, 0};
+        imgate_pdu_header bad = {cases[i].length, 1, 0, SID_OTHER, CID_OTHER_HEARTBEAT, 1, 0};
         imgate_pdu_header_encode(&bad, raw);
         imgate_client_send_raw(c, raw, sizeof raw);
         tap_is_int(imgate_client_wait_closed(c, 3000), IMGATE_CLIENT_CLOSED, "%s closes the connection",
@@ -130,20 +131,20 @@ static void test_bad_frames(void)
     /* A frame split across writes is still one frame. */
     imgate_client *c = harness_connect(h, 0);
     uint8_t raw[16];
-    imgate_pdu_header hb = {16, 1, 0, 0x0007, 0x0701, 9, 0};
+    imgate_pdu_header hb = {16, 1, 0, SID_OTHER, CID_OTHER_HEARTBEAT, 9, 0};
     imgate_pdu_header_encode(&hb, raw);
     imgate_client_send_raw(c, raw, 7);
     struct timespec ts = {0, 100 * 1000000};
     nanosleep(&ts, NULL);
     imgate_client_send_raw(c, raw + 7, 9);
     imgate_client_pdu pdu;
-    tap_is_int(imgate_client_wait(c, 0x0701, 9, &pdu, 3000), IMGATE_CLIENT_OK, "a header split in two writes is read whole");
+    tap_is_int(imgate_client_wait(c, CID_OTHER_HEARTBEAT, 9, &pdu, 3000), IMGATE_CLIENT_OK, "a header split in two writes is read whole");
     imgate_client_pdu_free(&pdu);
     imgate_client_close(c);
 
     uint16_t seq;
-    imgate_client_send(bystander, 0x0007, 0x0701, NULL, 0, &seq);
-    tap_is_int(imgate_client_wait(bystander, 0x0701, seq, &pdu, 3000), IMGATE_CLIENT_OK,
+    imgate_client_send(bystander, SID_OTHER, CID_OTHER_HEARTBEAT, NULL, 0, &seq);
+    tap_is_int(imgate_client_wait(bystander, CID_OTHER_HEARTBEAT, seq, &pdu, 3000), IMGATE_CLIENT_OK,
                "another connection kept working throughout");
     imgate_client_pdu_free(&pdu);
     imgate_client_close(bystander);
@@ -155,7 +156,7 @@ static void test_login_deadline(void)
     long long t0 = mono_ms();
     /* Heartbeats do not count as logging in. */
     uint16_t seq;
-    imgate_client_send(c, 0x0007, 0x0701, NULL, 0, &seq);
+    imgate_client_send(c, SID_OTHER, CID_OTHER_HEARTBEAT, NULL, 0, &seq);
     int rc = imgate_client_wait_closed(c, 6000);
     long long took = mono_ms() - t0;
     tap_is_int(rc, IMGATE_CLIENT_CLOSED, "a connection that never logs in is closed");

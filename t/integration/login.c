@@ -49,9 +49,9 @@ static void test_success(void)
     again.online_status = 1;
     again.client_type = CLIENT_WINDOWS;
     uint16_t seq;
-    imgate_client_send_msg(c, 0x0001, 0x0103, &again.base, &seq);
+    imgate_client_send_msg(c, SID_LOGIN, CID_LOGIN_REQ_USERLOGIN, &again.base, &seq);
     imgate_client_pdu pdu;
-    tap_is_int(imgate_client_wait(c, 0x0104, seq, &pdu, 1000), IMGATE_CLIENT_TIMEOUT,
+    tap_is_int(imgate_client_wait(c, CID_LOGIN_RES_USERLOGIN, seq, &pdu, 1000), IMGATE_CLIENT_TIMEOUT,
                "a second login request on the same connection is ignored");
     tap_ok(heartbeat_ok(c), "the connection stays logged in and usable");
     imgate_client_close(c);
@@ -81,9 +81,9 @@ static void test_refusals(void)
 
     imgate_client *c = connect_from(h, 0, "127.0.0.2");
     uint16_t seq;
-    imgate_client_send(c, 0x0001, 0x0103, "\xff\xff\xff", 3, &seq);
+    imgate_client_send(c, SID_LOGIN, CID_LOGIN_REQ_USERLOGIN, "\xff\xff\xff", 3, &seq);
     imgate_client_pdu pdu;
-    int rc = imgate_client_wait(c, 0x0104, seq, &pdu, 3000);
+    int rc = imgate_client_wait(c, CID_LOGIN_RES_USERLOGIN, seq, &pdu, 3000);
     IM__Login__IMLoginRes *res = rc == 0 ? im__login__imlogin_res__unpack(NULL, pdu.body_len, pdu.body) : NULL;
     tap_ok(res && res->result_code == 6, "a malformed login request gets a refusal, not silence");
     if (res)
@@ -157,7 +157,7 @@ static void test_address_throttle(void)
 static int wait_pc_status(imgate_client *c, uint32_t uid)
 {
     imgate_client_pdu pdu;
-    if (imgate_client_wait(c, 0x020e, -1, &pdu, 3000) != 0)
+    if (imgate_client_wait(c, CID_BUDDY_LIST_PC_LOGIN_STATUS_NOTIFY, -1, &pdu, 3000) != 0)
         return -1;
     IM__Buddy__IMPCLoginStatusNotify *n = im__buddy__impclogin_status_notify__unpack(NULL, pdu.body_len, pdu.body);
     int r = n && n->user_id == uid ? (int)n->login_stat : -1;
@@ -182,19 +182,19 @@ static void test_kicks(void)
     tap_is_int(imgate_client_wait_closed(pc1, 3000), IMGATE_CLIENT_CLOSED, "and is closed");
     tap_ok(heartbeat_ok(mobile) && heartbeat_ok(pc2), "the Mac and the mobile stay");
 
-    /* From a PC, 0x010a is ignored. */
+    /* From a PC, CID_LOGIN_REQ_KICKPCCLIENT is ignored. */
     IM__Login__IMKickPCClientReq kreq = IM__LOGIN__IMKICK_PCCLIENT_REQ__INIT;
     kreq.user_id = 102;
     uint16_t seq;
     imgate_client_pdu pdu;
-    imgate_client_send_msg(pc2, 0x0001, 0x010a, &kreq.base, &seq);
-    tap_is_int(imgate_client_wait(pc2, 0x010b, seq, &pdu, 800), IMGATE_CLIENT_TIMEOUT, "a PC cannot kick PCs");
+    imgate_client_send_msg(pc2, SID_LOGIN, CID_LOGIN_REQ_KICKPCCLIENT, &kreq.base, &seq);
+    tap_is_int(imgate_client_wait(pc2, CID_LOGIN_RES_KICKPCCLIENT, seq, &pdu, 800), IMGATE_CLIENT_TIMEOUT, "a PC cannot kick PCs");
     tap_ok(heartbeat_ok(pc2), "and stays logged in");
 
     /* Drain the PC-online notice the Mac login sent to the mobile. */
     wait_pc_status(mobile, 102);
-    imgate_client_send_msg(mobile, 0x0001, 0x010a, &kreq.base, &seq);
-    int rc = imgate_client_wait(mobile, 0x010b, seq, &pdu, 3000);
+    imgate_client_send_msg(mobile, SID_LOGIN, CID_LOGIN_REQ_KICKPCCLIENT, &kreq.base, &seq);
+    int rc = imgate_client_wait(mobile, CID_LOGIN_RES_KICKPCCLIENT, seq, &pdu, 3000);
     IM__Login__IMKickPCClientRsp *krsp = rc == 0 ? im__login__imkick_pcclient_rsp__unpack(NULL, pdu.body_len, pdu.body) : NULL;
     tap_ok(krsp && krsp->user_id == 102 && krsp->result_code == 0, "the mobile's kick is answered IMKickPCClientRsp{102, 0}");
     if (krsp)
@@ -220,7 +220,7 @@ static void test_device_token_and_logout(void)
         req.user_id = 999; /* ignored: the connection's user counts */
         req.device_token = round == 1 ? (char *)"tok-one" : (char *)"tok-two";
         imgate_client_pdu pdu;
-        int rc = imgate_client_call(c, 0x0001, 0x0108, &req.base, 0x0109, &pdu, 3000);
+        int rc = imgate_client_call(c, SID_LOGIN, CID_LOGIN_REQ_DEVICETOKEN, &req.base, CID_LOGIN_RES_DEVICETOKEN, &pdu, 3000);
         IM__Login__IMDeviceTokenRsp *rsp = rc == 0 ? im__login__imdevice_token_rsp__unpack(NULL, pdu.body_len, pdu.body) : NULL;
         tap_ok(rsp && rsp->user_id == 106, "IMDeviceTokenRsp %d carries user_id (the reference sends an empty body)", round);
         if (rsp)
@@ -236,7 +236,7 @@ static void test_device_token_and_logout(void)
     tap_is_str(out, "", "the replaced token is emptied, as the reference does");
 
     imgate_client_pdu pdu;
-    int rc = imgate_client_call(c, 0x0001, 0x0105, NULL, 0x0106, &pdu, 3000);
+    int rc = imgate_client_call(c, SID_LOGIN, CID_LOGIN_REQ_LOGINOUT, NULL, CID_LOGIN_RES_LOGINOUT, &pdu, 3000);
     IM__Login__IMLogoutRsp *lrsp = rc == 0 ? im__login__imlogout_rsp__unpack(NULL, pdu.body_len, pdu.body) : NULL;
     tap_ok(lrsp && lrsp->result_code == 0, "logout answered IMLogoutRsp{0}");
     if (lrsp)
@@ -259,7 +259,7 @@ static void test_push_shield(void)
     set.user_id = 107;
     set.shield_status = 1;
     imgate_client_pdu pdu;
-    int rc = imgate_client_call(c, 0x0001, 0x010c, &set.base, 0x010d, &pdu, 3000);
+    int rc = imgate_client_call(c, SID_LOGIN, CID_LOGIN_REQ_PUSH_SHIELD, &set.base, CID_LOGIN_RES_PUSH_SHIELD, &pdu, 3000);
     IM__Login__IMPushShieldRsp *rsp = rc == 0 ? im__login__impush_shield_rsp__unpack(NULL, pdu.body_len, pdu.body) : NULL;
     tap_ok(rsp && rsp->user_id == 107 && rsp->result_code == 0 && rsp->has_shield_status && rsp->shield_status == 1,
            "push shield on: IMPushShieldRsp{107, 0, 1}");
@@ -273,7 +273,7 @@ static void test_push_shield(void)
 
     IM__Login__IMQueryPushShieldReq q = IM__LOGIN__IMQUERY_PUSH_SHIELD_REQ__INIT;
     q.user_id = 107;
-    rc = imgate_client_call(c, 0x0001, 0x010e, &q.base, 0x010f, &pdu, 3000);
+    rc = imgate_client_call(c, SID_LOGIN, CID_LOGIN_REQ_QUERY_PUSH_SHIELD, &q.base, CID_LOGIN_RES_QUERY_PUSH_SHIELD, &pdu, 3000);
     IM__Login__IMQueryPushShieldRsp *qr = rc == 0 ? im__login__imquery_push_shield_rsp__unpack(NULL, pdu.body_len, pdu.body) : NULL;
     tap_ok(qr && qr->result_code == 0 && qr->has_shield_status && qr->shield_status == 1, "query answers 1");
     if (qr)
@@ -282,7 +282,7 @@ static void test_push_shield(void)
         imgate_client_pdu_free(&pdu);
 
     set.shield_status = 7;
-    rc = imgate_client_call(c, 0x0001, 0x010c, &set.base, 0x010d, &pdu, 3000);
+    rc = imgate_client_call(c, SID_LOGIN, CID_LOGIN_REQ_PUSH_SHIELD, &set.base, CID_LOGIN_RES_PUSH_SHIELD, &pdu, 3000);
     rsp = rc == 0 ? im__login__impush_shield_rsp__unpack(NULL, pdu.body_len, pdu.body) : NULL;
     tap_ok(rsp && rsp->result_code == 1, "an invalid shield value is refused (result 1)");
     if (rsp)
@@ -298,7 +298,7 @@ static void test_server_query(void)
 {
     imgate_client *c = connect_from(h, 0, "127.0.0.8");
     imgate_client_pdu pdu;
-    int rc = imgate_client_call(c, 0x0001, 0x0101, NULL, 0x0102, &pdu, 3000);
+    int rc = imgate_client_call(c, SID_LOGIN, CID_LOGIN_REQ_MSGSERVER, NULL, CID_LOGIN_RES_MSGSERVER, &pdu, 3000);
     IM__Login__IMMsgServRsp *rsp = rc == 0 ? im__login__immsg_serv_rsp__unpack(NULL, pdu.body_len, pdu.body) : NULL;
     tap_ok(rsp && rsp->result_code == 0 && rsp->prior_ip && strcmp(rsp->prior_ip, "127.0.0.1") == 0 &&
                rsp->backip_ip && rsp->has_port && rsp->port == harness_node_port(h, 0),

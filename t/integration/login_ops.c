@@ -19,7 +19,7 @@ static int query_shield(imgate_client *c, uint32_t uid)
     IM__Login__IMQueryPushShieldReq q = IM__LOGIN__IMQUERY_PUSH_SHIELD_REQ__INIT;
     q.user_id = uid;
     imgate_client_pdu pdu;
-    if (imgate_client_call(c, 0x0001, 0x010e, &q.base, 0x010f, &pdu, 5000) != 0)
+    if (imgate_client_call(c, SID_LOGIN, CID_LOGIN_REQ_QUERY_PUSH_SHIELD, &q.base, CID_LOGIN_RES_QUERY_PUSH_SHIELD, &pdu, 5000) != 0)
         return 0;
     IM__Login__IMQueryPushShieldRsp *r = im__login__imquery_push_shield_rsp__unpack(NULL, pdu.body_len, pdu.body);
     imgate_client_pdu_free(&pdu);
@@ -125,7 +125,7 @@ static void test_reload_with_sessions(void)
     imgate_client *dup = harness_connect(h, 0);
     tap_ok(login_ok(dup, "load1", "pw", CLIENT_MAC), "a second PC login of a user from before the reload...");
     imgate_client_pdu pdu;
-    tap_is_int(imgate_client_wait(conns[0], 0x0107, -1, &pdu, 3000), IMGATE_CLIENT_OK,
+    tap_is_int(imgate_client_wait(conns[0], CID_LOGIN_KICK_USER, -1, &pdu, 3000), IMGATE_CLIENT_OK,
                "...kicks the old PC connection: sessions survived the reload");
     imgate_client_pdu_free(&pdu);
     imgate_client_close(dup);

@@ -11,11 +11,12 @@
 #include "IM.Buddy.pb-c.h"
 #include "IM.Login.pb-c.h"
 #include "common.h"
+#include "imgate/teamtalk.h"
 
-#define CLIENT_WINDOWS 0x01
-#define CLIENT_MAC 0x02
-#define CLIENT_IOS 0x11
-#define CLIENT_ANDROID 0x12
+#define CLIENT_WINDOWS CLIENT_TYPE_WINDOWS
+#define CLIENT_MAC CLIENT_TYPE_MAC
+#define CLIENT_IOS CLIENT_TYPE_IOS
+#define CLIENT_ANDROID CLIENT_TYPE_ANDROID
 
 static inline void md5hex(const char *s, char out[33])
 {
@@ -40,7 +41,7 @@ static inline IM__Login__IMLoginRes *login_as(imgate_client *c, const char *user
     req.client_type = (IM__BaseDefine__ClientType)client_type;
     req.client_version = (char *)"imgate-test";
     imgate_client_pdu pdu;
-    if (imgate_client_call(c, 0x0001, 0x0103, &req.base, 0x0104, &pdu, 10000) != 0)
+    if (imgate_client_call(c, SID_LOGIN, CID_LOGIN_REQ_USERLOGIN, &req.base, CID_LOGIN_RES_USERLOGIN, &pdu, 10000) != 0)
         return NULL;
     IM__Login__IMLoginRes *res = im__login__imlogin_res__unpack(NULL, pdu.body_len, pdu.body);
     imgate_client_pdu_free(&pdu);

@@ -15,22 +15,21 @@
 
 #include "IM.Login.pb-c.h"
 #include "common.h"
+#include "testkit_ids.h"
 #include "imgate/plugin.h"
 #include "imgate/teamtalk.h"
 #include "testkit.pb-c.h"
 
-#define TESTKIT 0x7F00
-#define LEGACY 0x7E00
 
 static harness *h;
 static char *base_ini;
 
-/* Sends Req-like `msg` as (TESTKIT, cid) and returns the unpacked Rsp of `rsp_cid`, or NULL. */
+/* Sends Req-like `msg` as (TESTKIT_SERVICE, cid) and returns the unpacked Rsp of `rsp_cid`, or NULL. */
 static Imgate__Testkit__Rsp *call(imgate_client *c, uint16_t cid, const ProtobufCMessage *msg, uint16_t rsp_cid,
                                   int timeout_ms)
 {
     imgate_client_pdu pdu;
-    if (imgate_client_call(c, TESTKIT, cid, msg, rsp_cid, &pdu, timeout_ms) != 0)
+    if (imgate_client_call(c, TESTKIT_SERVICE, cid, msg, rsp_cid, &pdu, timeout_ms) != 0)
         return NULL;
     Imgate__Testkit__Rsp *rsp = imgate__testkit__rsp__unpack(NULL, pdu.body_len, pdu.body);
     imgate_client_pdu_free(&pdu);
@@ -66,7 +65,7 @@ static int bind_user(imgate_client *c, uint32_t uid, uint32_t client_type)
     req.online_status = USER_STATUS_ONLINE;
     req.client_type = (IM__BaseDefine__ClientType)client_type;
     imgate_client_pdu pdu;
-    if (imgate_client_call(c, TESTKIT, 0x0001, &req.base, 0x0002, &pdu, 5000) != 0)
+    if (imgate_client_call(c, TESTKIT_SERVICE, TK_BIND, &req.base, TK_BIND_RSP, &pdu, 5000) != 0)
         return -1;
     imgate_client_pdu_free(&pdu);
     return 0;
@@ -110,18 +109,18 @@ static void test_typed(void)
     t.n_many = 3;
     t.many = many;
     t.text = (char *)"héllo";
-    Imgate__Testkit__Rsp *r = call(c, 0x0010, &t.base, 0x0011, 3000);
+    Imgate__Testkit__Rsp *r = call(c, TK_TYPED, &t.base, TK_TYPED_RSP, 3000);
     tap_ok(r && r->a == 1 && r->b == 2 && r->c == 2 && strcmp(r->s, "héllo") == 0,
            "a typed handler gets the decoded body; a repeated enum drops its unknown value");
     rsp_free(r);
 
     t.other = (Imgate__Testkit__Kind)9;
-    r = call(c, 0x0010, &t.base, 0x0011, 3000);
+    r = call(c, TK_TYPED, &t.base, TK_TYPED_RSP, 3000);
     tap_ok(r && r->b == 0, "an optional enum outside its range arrives as absent");
     rsp_free(r);
 
     t.kind = (Imgate__Testkit__Kind)9;
-    r = call(c, 0x0010, &t.base, 0x0011, 800);
+    r = call(c, TK_TYPED, &t.base, TK_TYPED_RSP, 800);
     tap_ok(r == NULL, "a required enum outside its range: the handler never runs, nothing is answered");
     rsp_free(r);
     tap_ok(heartbeat_ok(c), "and the connection is kept");
@@ -137,8 +136,8 @@ static void test_typed(void)
     *(uint8_t *)memchr(buf, 'X', len) = 0;
     uint16_t seq;
     imgate_client_pdu pdu;
-    imgate_client_send(c, TESTKIT, 0x0010, buf, len, &seq);
-    tap_is_int(imgate_client_wait(c, 0x0011, seq, &pdu, 800), IMGATE_CLIENT_TIMEOUT,
+    imgate_client_send(c, TESTKIT_SERVICE, TK_TYPED, buf, len, &seq);
+    tap_is_int(imgate_client_wait(c, TK_TYPED_RSP, seq, &pdu, 800), IMGATE_CLIENT_TIMEOUT,
                "a string field holding a NUL byte is malformed too");
     imgate_client_close(c);
 }
@@ -150,7 +149,7 @@ static void test_jobs(void)
     req.has_a = req.has_b = 1;
     req.a = 10;
     req.b = 300;
-    Imgate__Testkit__Rsp *r = call(c, 0x0012, &req.base, 0x0013, 10000);
+    Imgate__Testkit__Rsp *r = call(c, TK_JOBS, &req.base, TK_JOBS_RSP, 10000);
     tap_ok(r && r->a == 3 && r->b == 7,
            "10 jobs against a queue of 3: 3 ran and 7 were refused, and every completion ran (%lld/%lld)",
            r ? (long long)r->a : -1, r ? (long long)r->b : -1);
@@ -164,7 +163,7 @@ static void test_db(void)
     imgate_client *c = harness_connect(h, 0);
     Imgate__Testkit__Req req = IMGATE__TESTKIT__REQ__INIT;
     req.s = (char *)"研发部 R&D";
-    Imgate__Testkit__Rsp *r = call(c, 0x0014, &req.base, 0x0015, 5000);
+    Imgate__Testkit__Rsp *r = call(c, TK_DB, &req.base, TK_DB_RSP, 5000);
     tap_ok(r && r->a > 0 && r->b == 1 && strcmp(r->s, "研发部 R&D") == 0,
            "db_exec inserts (insert id %lld) and db_query reads the UTF-8 text back", r ? (long long)r->a : -1);
     rsp_free(r);
@@ -172,7 +171,7 @@ static void test_db(void)
     memset(long_name, 'x', 70);
     long_name[70] = '\0';
     req.s = long_name;
-    r = call(c, 0x0014, &req.base, 0x0015, 5000);
+    r = call(c, TK_DB, &req.base, TK_DB_RSP, 5000);
     tap_ok(r && r->a == IMGATE_EDB, "a value too long for the column is refused with IMGATE_EDB, never truncated");
     rsp_free(r);
     char out[64] = "";
@@ -190,7 +189,7 @@ static void test_batched_writes(void)
     req.n_ids = 6;
     req.ids = ids;
     req.s = (char *)"batch-";
-    Imgate__Testkit__Rsp *r = call(c, 0x0016, &req.base, 0x0017, 8000);
+    Imgate__Testkit__Rsp *r = call(c, TK_WRITES, &req.base, TK_WRITES_RSP, 8000);
     int ok = r && r->n_values == 6;
     for (size_t i = 0; ok && i < 6; i++)
         ok = r->values[i] == (ids[i] == 0 ? IMGATE_EDB : IMGATE_OK);
@@ -207,14 +206,14 @@ static void test_batched_writes(void)
 static void test_services_and_config(void)
 {
     imgate_client *c = harness_connect(h, 0);
-    Imgate__Testkit__Rsp *r = call(c, 0x0018, NULL, 0x0019, 3000);
+    Imgate__Testkit__Rsp *r = call(c, TK_SERVICE, NULL, TK_SERVICE_RSP, 3000);
     tap_ok(r && r->a == 42 && strcmp(r->s, "first") == 0, "testkit calls testsvc's exported service (42); label 'first'");
     rsp_free(r);
 
     /* conn_data: three requests, a reload, a fourth. */
     long long counts[4] = {0};
     for (int i = 0; i < 3; i++) {
-        r = call(c, 0x001a, NULL, 0x001b, 3000);
+        r = call(c, TK_CONN_DATA, NULL, TK_CONN_DATA_RSP, 3000);
         counts[i] = r ? r->a : -1;
         rsp_free(r);
     }
@@ -226,16 +225,16 @@ static void test_services_and_config(void)
            "a reload with limit = 1000 (declared 1..100) fails");
     tap_ok(wait_log(h, 0, "[plugin.testkit] limit: expected a number from 1 to 100, got '1000'", 2000),
            "the log gives the reason with FILE:LINE");
-    r = call(c, 0x0018, NULL, 0x0019, 3000);
+    r = call(c, TK_SERVICE, NULL, TK_SERVICE_RSP, 3000);
     tap_ok(r && strcmp(r->s, "first") == 0, "the old generation keeps serving with its own config");
     rsp_free(r);
 
     tap_ok(reload_to(ini_with("testkit,testsvc,legacy11", "[plugin.testkit]\nlabel = second\n"), 3, "done"),
            "a good reload succeeds");
-    r = call(c, 0x001a, NULL, 0x001b, 3000);
+    r = call(c, TK_CONN_DATA, NULL, TK_CONN_DATA_RSP, 3000);
     tap_ok(r && r->a == 4, "the data slot survived the reload (count %lld)", r ? (long long)r->a : -1);
     rsp_free(r);
-    r = call(c, 0x0018, NULL, 0x0019, 3000);
+    r = call(c, TK_SERVICE, NULL, TK_SERVICE_RSP, 3000);
     tap_ok(r && r->a == 42 && strcmp(r->s, "second") == 0, "the new generation has the new label");
     rsp_free(r);
 
@@ -246,12 +245,12 @@ static void test_services_and_config(void)
            "a testkit that requires testkit.peer, without testsvc: the reload fails");
     tap_ok(wait_log(h, 0, "imports service 'testkit.peer' (version 1 or later), which no enabled plugin exports", 2000),
            "with a clear reason");
-    r = call(c, 0x0018, NULL, 0x0019, 3000);
+    r = call(c, TK_SERVICE, NULL, TK_SERVICE_RSP, 3000);
     tap_ok(r && r->a == 42 && strcmp(r->s, "second") == 0, "the old generation keeps serving");
     rsp_free(r);
     tap_ok(reload_to(ini_with("testsvc,testkit,legacy11", "[plugin.testkit]\nlabel = third\n"), 5, "done"),
            "with testsvc enabled (after it: enable order does not matter) the same code loads");
-    r = call(c, 0x0018, NULL, 0x0019, 3000);
+    r = call(c, TK_SERVICE, NULL, TK_SERVICE_RSP, 3000);
     tap_ok(r && r->a == 42 && strcmp(r->s, "third") == 0, "and imports the service");
     rsp_free(r);
     imgate_client_close(c);
@@ -263,14 +262,14 @@ static void test_roles(void)
     Imgate__Testkit__Req req = IMGATE__TESTKIT__REQ__INIT;
     req.has_a = 1;
     req.a = 64 * 1024;
-    Imgate__Testkit__Rsp *r = call(role, 0x001c, &req.base, 0x001d, 3000);
+    Imgate__Testkit__Rsp *r = call(role, TK_AUTHORIZE, &req.base, TK_AUTHORIZE_RSP, 3000);
     tap_ok(r && r->a == 0, "conn_authorize gives a connection testkit's role");
     rsp_free(r);
     static char big[40 * 1024];
     memset(big, 'b', sizeof big - 1);
     req.a = 7;
     req.s = big;
-    r = call(role, 0x001e, &req.base, 0x001f, 3000);
+    r = call(role, TK_ROLE_ECHO, &req.base, TK_ROLE_ECHO_RSP, 3000);
     tap_ok(r && r->a == 7 && strlen(r->s) == sizeof big - 1,
            "a role-only command works on it, with the role's 64 KiB frame cap (a 40 KiB frame)");
     rsp_free(r);
@@ -281,13 +280,13 @@ static void test_roles(void)
 
     imgate_client *other = harness_connect(h, 1);
     req.s = (char *)"x";
-    r = call(other, 0x001e, &req.base, 0x001f, 800);
+    r = call(other, TK_ROLE_ECHO, &req.base, TK_ROLE_ECHO_RSP, 800);
     tap_ok(r == NULL, "a connection without the role cannot reach role-only commands");
     rsp_free(r);
     tap_is_int(imgate_client_wait_closed(other, 2000), IMGATE_CLIENT_CLOSED, "(refused before login: closed)");
 
     uint16_t seq;
-    imgate_client_send(role, TESTKIT, 0x001a, NULL, 0, &seq);
+    imgate_client_send(role, TESTKIT_SERVICE, TK_CONN_DATA, NULL, 0, &seq);
     tap_is_int(imgate_client_wait_closed(role, 2000), IMGATE_CLIENT_CLOSED,
                "a role connection sending anything else is closed");
     struct timespec settle = {0, 300 * 1000000};
@@ -308,11 +307,11 @@ static void test_tracked(void)
     uint16_t seqs[6];
     long long t0 = mono_ms();
     for (int i = 0; i < 6; i++)
-        imgate_client_send_msg(c, TESTKIT, 0x0020, &req.base, &seqs[i]);
+        imgate_client_send_msg(c, TESTKIT_SERVICE, TK_TRACKED, &req.base, &seqs[i]);
     int answered = 0, most = 0;
     for (int i = 0; i < 6; i++) {
         imgate_client_pdu pdu;
-        if (imgate_client_wait(c, 0x0021, seqs[i], &pdu, 5000) != 0)
+        if (imgate_client_wait(c, TK_TRACKED_RSP, seqs[i], &pdu, 5000) != 0)
             break;
         Imgate__Testkit__Rsp *r = imgate__testkit__rsp__unpack(NULL, pdu.body_len, pdu.body);
         if (r && r->a > most)
@@ -341,7 +340,7 @@ static void test_delivery(void)
     uint32_t ids[] = {501, 502, 503};
     req.n_ids = 3;
     req.ids = ids;
-    Imgate__Testkit__Rsp *r = call(a, 0x0022, &req.base, 0x0023, 3000);
+    Imgate__Testkit__Rsp *r = call(a, TK_PRESENCE, &req.base, TK_PRESENCE_RSP, 3000);
     tap_ok(r && r->n_values == 3 && r->values[0] == IMGATE_CLASS_PC && r->values[1] == IMGATE_CLASS_MOBILE &&
                r->values[2] == 0,
            "presence: 501 on a PC, 502 on a mobile, 503 offline");
@@ -351,11 +350,11 @@ static void test_delivery(void)
     req.n_ids = 2;
     req.ids = to;
     req.s = (char *)"to many";
-    r = call(a, 0x0024, &req.base, 0x0026, 3000);
+    r = call(a, TK_DELIVER, &req.base, TK_DELIVER_RSP, 3000);
     tap_ok(r && r->a == 1, "deliver_many reached the one connected target");
     rsp_free(r);
     imgate_client_pdu pdu;
-    int got = imgate_client_wait(b, 0x0025, 0, &pdu, 3000) == 0;
+    int got = imgate_client_wait(b, TK_PUSH, 0, &pdu, 3000) == 0;
     Imgate__Testkit__Rsp *push = got ? imgate__testkit__rsp__unpack(NULL, pdu.body_len, pdu.body) : NULL;
     tap_ok(push && strcmp(push->s, "to many") == 0, "502 received the push, seq 0");
     rsp_free(push);
@@ -364,16 +363,16 @@ static void test_delivery(void)
 
     req.n_ids = 0;
     req.s = (char *)"to all";
-    r = call(a, 0x0027, &req.base, 0x0028, 3000);
+    r = call(a, TK_BROADCAST, &req.base, TK_BROADCAST_RSP, 3000);
     tap_ok(r && r->a >= 1, "broadcast queued to the other logged-in connections");
     rsp_free(r);
-    got = imgate_client_wait(b, 0x0025, 0, &pdu, 3000) == 0;
+    got = imgate_client_wait(b, TK_PUSH, 0, &pdu, 3000) == 0;
     push = got ? imgate__testkit__rsp__unpack(NULL, pdu.body_len, pdu.body) : NULL;
     tap_ok(push && strcmp(push->s, "to all") == 0, "502 received the broadcast");
     rsp_free(push);
     if (got)
         imgate_client_pdu_free(&pdu);
-    tap_is_int(imgate_client_wait(a, 0x0025, 0, &pdu, 500), IMGATE_CLIENT_TIMEOUT, "the sender's own connection did not");
+    tap_is_int(imgate_client_wait(a, TK_PUSH, 0, &pdu, 500), IMGATE_CLIENT_TIMEOUT, "the sender's own connection did not");
     imgate_client_close(a);
     imgate_client_close(b);
 }
@@ -385,7 +384,7 @@ static void test_log_limit(void)
     req.has_a = 1;
     req.a = 1000;
     imgate_client_pdu pdu;
-    int rc = imgate_client_call(c, TESTKIT, 0x0029, &req.base, 0x002a, &pdu, 5000);
+    int rc = imgate_client_call(c, TESTKIT_SERVICE, TK_LOG_FLOOD, &req.base, TK_LOG_FLOOD_RSP, &pdu, 5000);
     if (rc == 0)
         imgate_client_pdu_free(&pdu);
     tap_is_int(rc, 0, "a plugin logs 1000 lines of one event at once");
@@ -407,7 +406,7 @@ static void test_legacy_plugin(void)
 {
     imgate_client *c = harness_connect(h, 0);
     imgate_client_pdu pdu;
-    int rc = imgate_client_call(c, LEGACY, 0x0001, NULL, 0x0002, &pdu, 3000);
+    int rc = imgate_client_call(c, LEGACY_SERVICE, LEGACY_HELLO, NULL, LEGACY_HELLO_RSP, &pdu, 3000);
     int ok = rc == 0 && pdu.body_len == 12;
     uint32_t guard = ok ? imgate_get_u32(pdu.body + 8) : 0;
     uint64_t id = 0;

@@ -12,11 +12,12 @@
 #include "IM.Login.pb-c.h"
 #include "IM.Message.pb-c.h"
 #include "common.h"
+#include "testkit_ids.h"
+#include "imgate/teamtalk.h"
 
-#define TESTKIT 0x7F00
-#define PC_WINDOWS 0x01
-#define PC_MAC 0x02
-#define MOBILE_ANDROID 0x12
+#define PC_WINDOWS CLIENT_TYPE_WINDOWS
+#define PC_MAC CLIENT_TYPE_MAC
+#define MOBILE_ANDROID CLIENT_TYPE_ANDROID
 
 static harness *h;
 
@@ -31,7 +32,7 @@ static int bind_user(imgate_client *c, uint32_t uid, uint32_t client_type)
     req.online_status = IM__BASE_DEFINE__USER_STAT_TYPE__USER_STATUS_ONLINE;
     req.client_type = (IM__BaseDefine__ClientType)client_type;
     imgate_client_pdu pdu;
-    if (imgate_client_call(c, TESTKIT, 0x0001, &req.base, 0x0002, &pdu, 5000) != 0)
+    if (imgate_client_call(c, TESTKIT_SERVICE, TK_BIND, &req.base, TK_BIND_RSP, &pdu, 5000) != 0)
         return -1;
     IM__Login__IMLoginRes *res = im__login__imlogin_res__unpack(NULL, pdu.body_len, pdu.body);
     imgate_client_pdu_free(&pdu);
@@ -48,7 +49,7 @@ static int msg_acked(imgate_client *c)
     msg.msg_type = IM__BASE_DEFINE__MSG_TYPE__MSG_TYPE_SINGLE_TEXT;
     uint16_t seq;
     imgate_client_pdu pdu;
-    if (imgate_client_send_msg(c, 0x0003, 0x0301, &msg.base, &seq) != 0 || imgate_client_wait(c, 0x0302, seq, &pdu, 800) != 0)
+    if (imgate_client_send_msg(c, SID_MSG, CID_MSG_DATA, &msg.base, &seq) != 0 || imgate_client_wait(c, CID_MSG_DATA_ACK, seq, &pdu, 800) != 0)
         return 0;
     imgate_client_pdu_free(&pdu);
     return 1;
@@ -70,9 +71,9 @@ static void test_kick_rules(void)
     tap_ok(mono_ms() - t0 >= 400, "not before the linger (%lld ms)", mono_ms() - t0);
     tap_ok(heartbeat_ok(pc2) && heartbeat_ok(mobile), "the new PC and the mobile stay");
 
-    /* The mobile kicks its PC (what 0x010a does). */
+    /* The mobile kicks its PC (what CID_LOGIN_REQ_KICKPCCLIENT does). */
     uint16_t seq;
-    imgate_client_send(mobile, TESTKIT, 0x0003, NULL, 0, &seq);
+    imgate_client_send(mobile, TESTKIT_SERVICE, TK_KICK_PC, NULL, 0, &seq);
     tap_is_int(wait_kick(pc2, 1001), 2, "session_kick: the PC gets reason 2 (mobile kick)");
     tap_is_int(imgate_client_wait_closed(pc2, 3000), IMGATE_CLIENT_CLOSED, "and is closed");
     tap_ok(heartbeat_ok(mobile), "the mobile stays");
@@ -100,7 +101,7 @@ static void test_unknown_after_login(void)
     bind_user(c, 1500, PC_WINDOWS);
     uint16_t seq;
     imgate_client_send(c, 0x0999, 0x0001, "junk", 4, &seq);
-    imgate_client_send(c, 0x0002, 0x0201, NULL, 0, &seq); /* a real TeamTalk id no plugin here handles */
+    imgate_client_send(c, SID_BUDDY_LIST, CID_BUDDY_LIST_RECENT_CONTACT_SESSION_REQUEST, NULL, 0, &seq); /* a real TeamTalk id no plugin here handles */
     tap_ok(heartbeat_ok(c), "unknown commands after login are not fatal");
     int status;
     char *m = http_get(h, 0, "/metrics", &status);
@@ -122,11 +123,11 @@ static void test_msg_rate(void)
     msg.msg_data.len = 2;
     for (int i = 0; i < 60; i++) {
         uint16_t seq;
-        imgate_client_send_msg(c, 0x0003, 0x0301, &msg.base, &seq);
+        imgate_client_send_msg(c, SID_MSG, CID_MSG_DATA, &msg.base, &seq);
     }
     int acks = 0;
     imgate_client_pdu pdu;
-    while (imgate_client_wait(c, 0x0302, -1, &pdu, 1500) == 0) {
+    while (imgate_client_wait(c, CID_MSG_DATA_ACK, -1, &pdu, 1500) == 0) {
         acks++;
         imgate_client_pdu_free(&pdu);
     }
@@ -174,7 +175,7 @@ static void test_output_cap(void)
      * reads makes the server queue output until the 256 KiB cap cuts it off. */
     static uint8_t frame[16 * 1024];
     imgate_pdu_header hb;
-    imgate_pdu_header_make(&hb, 0x0007, 0x0701, 1, sizeof frame - 16);
+    imgate_pdu_header_make(&hb, SID_OTHER, CID_OTHER_HEARTBEAT, 1, sizeof frame - 16);
     imgate_pdu_header_encode(&hb, frame);
     int sent = 0;
     long long end = mono_ms() + 20000;
@@ -198,7 +199,7 @@ static void test_drain_deadline(void)
 {
     imgate_client *c = harness_connect(h, 0);
     uint16_t seq;
-    imgate_client_send(c, TESTKIT, 0x0005, NULL, 0, &seq); /* a 2 s job in generation 1 */
+    imgate_client_send(c, TESTKIT_SERVICE, TK_SLOW, NULL, 0, &seq); /* a 2 s job in generation 1 */
     struct timespec ts = {0, 200 * 1000000};
     nanosleep(&ts, NULL);
     harness_node_signal(h, 0, SIGHUP);
@@ -206,7 +207,7 @@ static void test_drain_deadline(void)
     tap_ok(wait_log(h, 0, "event=generation_leaked gen=1", 3000),
            "past the 0.5 s drain deadline the busy generation is reported, not unloaded");
     imgate_client_pdu pdu;
-    tap_is_int(imgate_client_wait(c, 0x0006, seq, &pdu, 5000), IMGATE_CLIENT_OK,
+    tap_is_int(imgate_client_wait(c, TK_SLOW_RSP, seq, &pdu, 5000), IMGATE_CLIENT_OK,
                "the job completes in its old code and answers");
     imgate_client_pdu_free(&pdu);
     tap_ok(wait_log(h, 0, "event=generation_freed gen=1 late=1", 3000), "then generation 1 is freed");

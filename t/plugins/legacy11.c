@@ -12,7 +12,8 @@
 
 #include <imgate/plugin.h>
 
-#define LEGACY_SERVICE 0x7E00
+#include "testkit_ids.h"
+
 
 typedef struct legacy {
     imgate_instance *self;
@@ -35,7 +36,7 @@ static void on_hello(void *state, const imgate_request *req)
         out[i] = (uint8_t)(id >> (56 - 8 * i));
     for (int i = 0; i < 4; i++)
         out[8 + i] = (uint8_t)(probe.guard >> (24 - 8 * i));
-    st->api->send(st->self, req->conn_id, LEGACY_SERVICE, 0x0002, req->seq_num, out, sizeof out);
+    st->api->send(st->self, req->conn_id, LEGACY_SERVICE, LEGACY_HELLO_RSP, req->seq_num, out, sizeof out);
 }
 
 static int legacy_init(imgate_instance *self, const imgate_core_api *api, void **state)
@@ -45,7 +46,7 @@ static int legacy_init(imgate_instance *self, const imgate_core_api *api, void *
         return -1;
     st->self = self;
     st->api = api;
-    if (api->register_handler(self, LEGACY_SERVICE, 0x0001, IMGATE_HANDLER_PRE_LOGIN, on_hello) != IMGATE_OK) {
+    if (api->register_handler(self, LEGACY_SERVICE, LEGACY_HELLO, IMGATE_HANDLER_PRE_LOGIN, on_hello) != IMGATE_OK) {
         free(st);
         return -1;
     }

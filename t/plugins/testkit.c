@@ -39,9 +39,10 @@
 #include "IM.Login.pb-c.h"
 #include "IM.Message.pb-c.h"
 #include "testkit.pb-c.h"
+#include "example_ids.h"
+#include "testkit_ids.h"
 #include "testkit_peer.h"
 
-#define TESTKIT_SERVICE 0x7F00
 #define ROLE_TEST 7
 
 static const imgate_core_api *api;
@@ -69,7 +70,7 @@ static void on_bind(void *st_, const imgate_request *req, const ProtobufCMessage
     out.server_time = (uint32_t)time(NULL);
     out.result_code = kicked < 0 ? 0 : (IM__BaseDefine__ResultType)kicked;
     imgate_reply_to to = IMGATE_REPLY_TO(req);
-    api->reply(&to, 0x0002, &out.base);
+    api->reply(&to, TK_BIND_RSP, &out.base);
 }
 
 static void on_kick_pc(void *st_, const imgate_request *req, const ProtobufCMessage *body)
@@ -106,7 +107,7 @@ static void sleep_two_seconds(imgate_worker *w, void *state, void *arg) { sleep_
 static void slow_done(void *state, void *arg, int status)
 {
     slow_job *job = arg;
-    api->reply(&job->to, 0x0006, NULL);
+    api->reply(&job->to, TK_SLOW_RSP, NULL);
     free(job);
 }
 
@@ -141,7 +142,7 @@ static void batch_done(void *state, void *arg, int status)
     rsp.has_a = rsp.has_b = 1;
     rsp.a = b->ran;
     rsp.b = b->refused;
-    reply_rsp(&b->to, 0x0013, &rsp);
+    reply_rsp(&b->to, TK_JOBS_RSP, &rsp);
     free(b);
 }
 
@@ -196,7 +197,7 @@ static void db_done(void *state, void *arg, int status)
     rsp.a = status == IMGATE_OK ? c->inserted : status;
     rsp.b = c->rows;
     rsp.s = c->back;
-    reply_rsp(&c->to, 0x0015, &rsp);
+    reply_rsp(&c->to, TK_DB_RSP, &rsp);
     free(c);
 }
 
@@ -244,7 +245,7 @@ static void written(void *state, void *arg, int status)
     Imgate__Testkit__Rsp rsp = IMGATE__TESTKIT__RSP__INIT;
     rsp.n_values = set->n;
     rsp.values = set->status;
-    reply_rsp(&set->to, 0x0017, &rsp);
+    reply_rsp(&set->to, TK_WRITES_RSP, &rsp);
     free(set->status);
     free(set);
 }
@@ -290,7 +291,7 @@ static void on_service(void *st_, const imgate_request *req, const ProtobufCMess
     rsp.a = st->peer.table ? (int64_t)((const testkit_peer_v1 *)st->peer.table)->value(st->peer.state) : -1;
     rsp.s = (char *)api->config_str(st->self, "label");
     imgate_reply_to to = IMGATE_REPLY_TO(req);
-    reply_rsp(&to, 0x0019, &rsp);
+    reply_rsp(&to, TK_SERVICE_RSP, &rsp);
 }
 
 static void on_conn_data(void *st_, const imgate_request *req, const ProtobufCMessage *body)
@@ -301,7 +302,7 @@ static void on_conn_data(void *st_, const imgate_request *req, const ProtobufCMe
     rsp.has_a = 1;
     rsp.a = count ? (int64_t)++*count : -1;
     imgate_reply_to to = IMGATE_REPLY_TO(req);
-    reply_rsp(&to, 0x001b, &rsp);
+    reply_rsp(&to, TK_CONN_DATA_RSP, &rsp);
 }
 
 static void on_authorize(void *st_, const imgate_request *req, const ProtobufCMessage *body)
@@ -313,7 +314,7 @@ static void on_authorize(void *st_, const imgate_request *req, const ProtobufCMe
     rsp.has_a = 1;
     rsp.a = api->conn_authorize(st->self, req->conn_id, &role);
     imgate_reply_to to = IMGATE_REPLY_TO(req);
-    reply_rsp(&to, 0x001d, &rsp);
+    reply_rsp(&to, TK_AUTHORIZE_RSP, &rsp);
 }
 
 static void on_role_echo(void *st_, const imgate_request *req, const ProtobufCMessage *body)
@@ -324,7 +325,7 @@ static void on_role_echo(void *st_, const imgate_request *req, const ProtobufCMe
     rsp.a = in->a;
     rsp.s = in->s;
     imgate_reply_to to = IMGATE_REPLY_TO(req);
-    reply_rsp(&to, 0x001f, &rsp);
+    reply_rsp(&to, TK_ROLE_ECHO_RSP, &rsp);
 }
 
 /* --- in-flight tracking ---------------------------------------------------------------------------- */
@@ -340,7 +341,7 @@ static void release_held(void *state, void *arg)
     Imgate__Testkit__Rsp rsp = IMGATE__TESTKIT__RSP__INIT;
     rsp.has_a = 1;
     rsp.a = h->st->most_held;
-    reply_rsp(&h->to, 0x0021, &rsp);
+    reply_rsp(&h->to, TK_TRACKED_RSP, &rsp);
     h->st->held--;
     api->request_done(&h->to);
     free(h);
@@ -373,7 +374,7 @@ static void presence_answer(void *state, void *arg, const uint32_t *ids, const u
         Imgate__Testkit__Rsp rsp = IMGATE__TESTKIT__RSP__INIT;
         rsp.n_values = n;
         rsp.values = values;
-        reply_rsp(to, 0x0023, &rsp);
+        reply_rsp(to, TK_PRESENCE_RSP, &rsp);
     }
     free(values);
     free(to);
@@ -399,9 +400,9 @@ static void on_deliver(void *st_, const imgate_request *req, const ProtobufCMess
     push.s = in->s;
     Imgate__Testkit__Rsp rsp = IMGATE__TESTKIT__RSP__INIT;
     rsp.has_a = 1;
-    rsp.a = api->deliver_many(st->self, in->ids, in->n_ids, IMGATE_CLASS_ALL, 0, TESTKIT_SERVICE, 0x0025, &push.base);
+    rsp.a = api->deliver_many(st->self, in->ids, in->n_ids, IMGATE_CLASS_ALL, 0, TESTKIT_SERVICE, TK_PUSH, &push.base);
     imgate_reply_to to = IMGATE_REPLY_TO(req);
-    reply_rsp(&to, 0x0026, &rsp);
+    reply_rsp(&to, TK_DELIVER_RSP, &rsp);
 }
 
 static void on_broadcast(void *st_, const imgate_request *req, const ProtobufCMessage *body)
@@ -412,9 +413,9 @@ static void on_broadcast(void *st_, const imgate_request *req, const ProtobufCMe
     push.s = in->s;
     Imgate__Testkit__Rsp rsp = IMGATE__TESTKIT__RSP__INIT;
     rsp.has_a = 1;
-    rsp.a = api->broadcast(st->self, IMGATE_CLASS_ALL, req->conn_id, TESTKIT_SERVICE, 0x0025, &push.base);
+    rsp.a = api->broadcast(st->self, IMGATE_CLASS_ALL, req->conn_id, TESTKIT_SERVICE, TK_PUSH, &push.base);
     imgate_reply_to to = IMGATE_REPLY_TO(req);
-    reply_rsp(&to, 0x0028, &rsp);
+    reply_rsp(&to, TK_BROADCAST_RSP, &rsp);
 }
 
 static void on_log_flood(void *st_, const imgate_request *req, const ProtobufCMessage *body)
@@ -424,7 +425,7 @@ static void on_log_flood(void *st_, const imgate_request *req, const ProtobufCMe
     for (uint32_t i = 0; i < in->a && i < 100000; i++)
         api->log_limited(st->self, IMGATE_LOG_WARN, "flood", 5, "event=flood line=%u", i);
     imgate_reply_to to = IMGATE_REPLY_TO(req);
-    api->reply(&to, 0x002a, NULL);
+    api->reply(&to, TK_LOG_FLOOD_RSP, NULL);
 }
 
 static void on_typed(void *st_, const imgate_request *req, const ProtobufCMessage *body)
@@ -437,7 +438,7 @@ static void on_typed(void *st_, const imgate_request *req, const ProtobufCMessag
     rsp.c = (int64_t)in->n_many;
     rsp.s = in->text;
     imgate_reply_to to = IMGATE_REPLY_TO(req);
-    reply_rsp(&to, 0x0011, &rsp);
+    reply_rsp(&to, TK_TYPED_RSP, &rsp);
 }
 
 /* --- hooks ---------------------------------------------------------------------------------------- */
@@ -459,24 +460,24 @@ static void on_login(void *st_, const imgate_conn_info *conn)
 
 #define PRE IMGATE_HANDLER_PRE_LOGIN
 static const imgate_handler_def handlers[] = {
-    {TESTKIT_SERVICE, 0x0001, PRE, &im__login__imlogin_req__descriptor, on_bind, NULL},
-    {TESTKIT_SERVICE, 0x0003, 0, NULL, on_kick_pc, NULL},
+    {TESTKIT_SERVICE, TK_BIND, PRE, &im__login__imlogin_req__descriptor, on_bind, NULL},
+    {TESTKIT_SERVICE, TK_KICK_PC, 0, NULL, on_kick_pc, NULL},
     /* Rate-limited like the message plugin's CID_MSG_DATA: the core enforces the per-second budget. */
     {SID_MSG, CID_MSG_DATA, IMGATE_HANDLER_RATE_LIMITED, NULL, on_msg_data, NULL},
-    {TESTKIT_SERVICE, 0x0005, PRE, NULL, on_slow, NULL},
-    {TESTKIT_SERVICE, 0x0010, PRE, &imgate__testkit__typed__descriptor, on_typed, NULL},
-    {TESTKIT_SERVICE, 0x0012, PRE, &imgate__testkit__req__descriptor, on_jobs, NULL},
-    {TESTKIT_SERVICE, 0x0014, PRE, &imgate__testkit__req__descriptor, on_db, NULL},
-    {TESTKIT_SERVICE, 0x0016, PRE, &imgate__testkit__req__descriptor, on_writes, NULL},
-    {TESTKIT_SERVICE, 0x0018, PRE, NULL, on_service, NULL},
-    {TESTKIT_SERVICE, 0x001a, PRE, NULL, on_conn_data, NULL},
-    {TESTKIT_SERVICE, 0x001c, PRE, &imgate__testkit__req__descriptor, on_authorize, NULL},
-    {TESTKIT_SERVICE, 0x001e, IMGATE_HANDLER_ROLE_ONLY, &imgate__testkit__req__descriptor, on_role_echo, NULL},
-    {TESTKIT_SERVICE, 0x0020, PRE | IMGATE_HANDLER_TRACKED, &imgate__testkit__req__descriptor, on_tracked, NULL},
-    {TESTKIT_SERVICE, 0x0022, 0, &imgate__testkit__req__descriptor, on_presence, NULL},
-    {TESTKIT_SERVICE, 0x0024, 0, &imgate__testkit__req__descriptor, on_deliver, NULL},
-    {TESTKIT_SERVICE, 0x0027, 0, &imgate__testkit__req__descriptor, on_broadcast, NULL},
-    {TESTKIT_SERVICE, 0x0029, PRE, &imgate__testkit__req__descriptor, on_log_flood, NULL},
+    {TESTKIT_SERVICE, TK_SLOW, PRE, NULL, on_slow, NULL},
+    {TESTKIT_SERVICE, TK_TYPED, PRE, &imgate__testkit__typed__descriptor, on_typed, NULL},
+    {TESTKIT_SERVICE, TK_JOBS, PRE, &imgate__testkit__req__descriptor, on_jobs, NULL},
+    {TESTKIT_SERVICE, TK_DB, PRE, &imgate__testkit__req__descriptor, on_db, NULL},
+    {TESTKIT_SERVICE, TK_WRITES, PRE, &imgate__testkit__req__descriptor, on_writes, NULL},
+    {TESTKIT_SERVICE, TK_SERVICE, PRE, NULL, on_service, NULL},
+    {TESTKIT_SERVICE, TK_CONN_DATA, PRE, NULL, on_conn_data, NULL},
+    {TESTKIT_SERVICE, TK_AUTHORIZE, PRE, &imgate__testkit__req__descriptor, on_authorize, NULL},
+    {TESTKIT_SERVICE, TK_ROLE_ECHO, IMGATE_HANDLER_ROLE_ONLY, &imgate__testkit__req__descriptor, on_role_echo, NULL},
+    {TESTKIT_SERVICE, TK_TRACKED, PRE | IMGATE_HANDLER_TRACKED, &imgate__testkit__req__descriptor, on_tracked, NULL},
+    {TESTKIT_SERVICE, TK_PRESENCE, 0, &imgate__testkit__req__descriptor, on_presence, NULL},
+    {TESTKIT_SERVICE, TK_DELIVER, 0, &imgate__testkit__req__descriptor, on_deliver, NULL},
+    {TESTKIT_SERVICE, TK_BROADCAST, 0, &imgate__testkit__req__descriptor, on_broadcast, NULL},
+    {TESTKIT_SERVICE, TK_LOG_FLOOD, PRE, &imgate__testkit__req__descriptor, on_log_flood, NULL},
 };
 
 static void on_taken(void *st_, const imgate_request *req) {}
@@ -510,7 +511,7 @@ static int testkit_init(imgate_instance *self, const imgate_core_api *core, void
         return -1;
     }
     /* Deliberately unchecked: alone it succeeds; next to `example` the core refuses the load. */
-    (void)api->register_handler(self, 0x1000, 0x0001, PRE, on_taken);
+    (void)api->register_handler(self, EXAMPLE_SERVICE, EXAMPLE_CMD_REQ, PRE, on_taken);
     *state = st;
     return 0;
 }
