@@ -92,6 +92,33 @@ static void test_refusals(void)
         imgate_client_pdu_free(&pdu);
     tap_is_int(imgate_client_wait_closed(c, 3000), IMGATE_CLIENT_CLOSED, "and is closed");
     imgate_client_close(c);
+
+    /* Values outside the protocol's enums: the reference's parser refuses them, so do we. */
+    const struct {
+        uint32_t client_type, online_status;
+        const char *what;
+    } bad[] = {{99, USER_STATUS_ONLINE, "client_type 99"}, {CLIENT_WINDOWS, 0, "online_status 0"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        c = connect_from(h, 0, "127.0.0.2");
+        IM__Login__IMLoginRes *r = login_as(c, "alice", "alice123", bad[i].client_type, bad[i].online_status);
+        tap_ok(r && r->result_code == 6 && r->user_info == NULL && strcmp(r->result_string, "登录请求格式错误") == 0,
+               "a login with %s is refused as malformed, even with the right password", bad[i].what);
+        if (r)
+            im__login__imlogin_res__free_unpacked(r, NULL);
+        imgate_client_close(c);
+    }
+    /* Spellings the database would match to another name are refused before any lockout window. */
+    const char *spellings[] = {"alice ", "alice\t", "ali\001ce"};
+    for (size_t i = 0; i < 3; i++) {
+        c = connect_from(h, 0, "127.0.0.2");
+        char text[128];
+        tap_is_int(login_result(c, spellings[i], "alice123", text, sizeof text), 6,
+                   "the name spelled '%s' does not log in as alice", i == 0 ? "alice<space>" : i == 1 ? "alice<tab>" : "ali<0x01>ce");
+        imgate_client_close(c);
+    }
+    char n[64] = "";
+    harness_redis(h, "KEYS imgate:login:fail:user:alice?", n, sizeof n); /* "alice " or "alice\t" */
+    tap_is_str(n, "", "and opened no lockout window of its own");
 }
 
 static void test_lockout(void)
@@ -130,6 +157,46 @@ static void test_lockout(void)
     imgate_client_close(c);
     harness_redis(h, "ZCARD imgate:login:fail:user:dave", out, sizeof out);
     tap_is_str(out, "1", "the success cleared the count: one new failure is one");
+}
+
+static void test_lockout_race(void)
+{
+    /* 40 wrong guesses in flight at once: the check and the record are one step, so at most
+     * lockout_failures (10) of them are ever verified; the rest are refused as locked. */
+    enum { N = 40 };
+    imgate_client *c[N];
+    uint16_t seq[N];
+    char pw[33];
+    md5hex("not-hank", pw);
+    IM__Login__IMLoginReq req = IM__LOGIN__IMLOGIN_REQ__INIT;
+    req.user_name = (char *)"hank";
+    req.password = pw;
+    req.online_status = USER_STATUS_ONLINE;
+    req.client_type = CLIENT_WINDOWS;
+    for (int i = 0; i < N; i++)
+        c[i] = connect_from(h, 0, "127.0.0.11");
+    for (int i = 0; i < N; i++)
+        imgate_client_send_msg(c[i], SID_LOGIN, CID_LOGIN_REQ_USERLOGIN, &req.base, &seq[i]);
+    int checked = 0, locked = 0;
+    for (int i = 0; i < N; i++) {
+        imgate_client_pdu pdu;
+        if (imgate_client_wait(c[i], CID_LOGIN_RES_USERLOGIN, seq[i], &pdu, 10000) == 0) {
+            IM__Login__IMLoginRes *r = im__login__imlogin_res__unpack(NULL, pdu.body_len, pdu.body);
+            if (r && strcmp(r->result_string, "用户名/密码错误") == 0)
+                checked++;
+            else if (r && strcmp(r->result_string, "用户名/密码错误次数太多") == 0)
+                locked++;
+            if (r)
+                im__login__imlogin_res__free_unpacked(r, NULL);
+            imgate_client_pdu_free(&pdu);
+        }
+        imgate_client_close(c[i]);
+    }
+    tap_is_int(checked, 10, "40 simultaneous wrong guesses: exactly 10 were checked");
+    tap_is_int(locked, 30, "and 30 refused as locked without a check");
+    char out[64] = "";
+    harness_redis(h, "ZCARD imgate:login:fail:user:hank", out, sizeof out);
+    tap_is_str(out, "10", "10 failures recorded");
 }
 
 static void test_address_throttle(void)
@@ -355,9 +422,11 @@ int main(void)
     add_user(h, 106, "frank", "frank123", 0);
     add_user(h, 107, "grace", "grace123", 0);
     add_user(h, 108, "gone", "gone123", 3);
+    add_user(h, 109, "hank", "hank123", 0);
     test_success();
     test_refusals();
     test_lockout();
+    test_lockout_race();
     test_address_throttle();
     test_kicks();
     test_device_token_and_logout();
