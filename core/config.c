@@ -151,6 +151,8 @@ static void gateway_key(parse_state *st, int line, const char *section, const ch
     NUM_KEY("max_frame_prelogin", c->max_frame_prelogin, 16, 64u * 1024 * 1024)
     NUM_KEY("max_frame", c->max_frame, 16, 64u * 1024 * 1024)
     NUM_KEY("max_output", c->max_output, 4096, 1024ull * 1024 * 1024)
+    NUM_KEY("max_output_prelogin", c->max_output_prelogin, 4096, 1024ull * 1024 * 1024)
+    NUM_KEY("max_output_total", c->max_output_total, 65536, 64ull * 1024 * 1024 * 1024)
     NUM_KEY("login_timeout_ms", c->login_timeout_ms, 100, 3600000)
     NUM_KEY("idle_timeout_pc_ms", c->idle_timeout_pc_ms, 100, 86400000)
     NUM_KEY("idle_timeout_mobile_ms", c->idle_timeout_mobile_ms, 100, 86400000)
@@ -163,9 +165,23 @@ static void gateway_key(parse_state *st, int line, const char *section, const ch
     NUM_KEY("write_batch_max", c->write_batch_max, 1, 10000)
     NUM_KEY("workers", c->workers, 1, 256)
     NUM_KEY("worker_queue_max", c->worker_queue_max, 1, 10000000)
+    NUM_KEY("job_timeout_ms", c->job_timeout_ms, 100, 3600000)
     NUM_KEY("reload_drain_ms", c->reload_drain_ms, 100, 3600000)
     NUM_KEY("shutdown_grace_ms", c->shutdown_grace_ms, 0, 600000)
     fail(st, line, "unknown key '%s' in [gateway]", key);
+}
+
+static void http_key(parse_state *st, int line, const char *section, const char *key, const char *value)
+{
+    config *c = st->c;
+    if (strcmp(key, "listen") == 0) {
+        if (config_parse_hostport(value, &c->http_host, &c->http_port) != 0)
+            fail(st, line, "[http] listen: expected HOST:PORT, got '%s'", value);
+        return;
+    }
+    NUM_KEY("max_connections", c->http_max_connections, 1, 100000)
+    NUM_KEY("timeout_ms", c->http_timeout_ms, 100, 600000)
+    fail(st, line, "unknown key '%s' in [http]", key);
 }
 
 static void db_key(parse_state *st, int line, const char *section, config_db *db, const char *key,
@@ -179,6 +195,8 @@ static void db_key(parse_state *st, int line, const char *section, config_db *db
     STR_KEY("database", db->database)
     NUM_KEY("port", db->port, 0, 65535)
     NUM_KEY("pool_size", db->pool_size, 1, 256)
+    NUM_KEY("connect_timeout_s", db->connect_timeout_s, 1, 600)
+    NUM_KEY("read_timeout_s", db->read_timeout_s, 1, 3600)
     fail(st, line, "unknown key '%s' in [%s]", key, section);
 }
 
@@ -260,12 +278,8 @@ static int on_entry(void *user, const char *section, const char *key, const char
     record_entry(st->c, section, key, value, line);
     if (strcmp(section, "gateway") == 0)
         gateway_key(st, line, section, key, value);
-    else if (strcmp(section, "http") == 0) {
-        if (strcmp(key, "listen") != 0)
-            fail(st, line, "unknown key '%s' in [http]", key);
-        else if (config_parse_hostport(value, &st->c->http_host, &st->c->http_port) != 0)
-            fail(st, line, "[http] listen: expected HOST:PORT, got '%s'", value);
-    } else if (strcmp(section, "mysql.master") == 0)
+    else if (strcmp(section, "http") == 0)
+        http_key(st, line, section, key, value); else if (strcmp(section, "mysql.master") == 0)
         db_key(st, line, section, &st->c->mysql_master, key, value);
     else if (strcmp(section, "mysql.replica") == 0)
         db_key(st, line, section, &st->c->mysql_replica, key, value);
@@ -299,6 +313,8 @@ static void set_defaults(config *c)
     c->max_frame_prelogin = 16 * 1024;
     c->max_frame = 1024 * 1024;
     c->max_output = 8 * 1024 * 1024;
+    c->max_output_prelogin = 64 * 1024;
+    c->max_output_total = 256 * 1024 * 1024;
     c->login_timeout_ms = 15000;
     c->idle_timeout_pc_ms = 120000;
     c->idle_timeout_mobile_ms = 300000;
@@ -309,14 +325,19 @@ static void set_defaults(config *c)
     c->write_batch_max = 256;
     c->workers = 0; /* 0 = from [mysql.master] pool_size, else 4 */
     c->worker_queue_max = 100000;
+    c->job_timeout_ms = 5000;
     c->reload_drain_ms = 60000;
     c->shutdown_grace_ms = 10000;
     c->msfs_url = strdup("");
     c->discovery_url = strdup("");
+    c->http_max_connections = 64;
+    c->http_timeout_ms = 10000;
     c->redis_port = 6379;
     c->redis_timeout_ms = 3000;
     c->mysql_master.port = 3306;
     c->mysql_master.pool_size = 4;
+    c->mysql_master.connect_timeout_s = c->mysql_replica.connect_timeout_s = 3;
+    c->mysql_master.read_timeout_s = c->mysql_replica.read_timeout_s = 5;
     c->mysql_replica.port = 3306;
     c->mysql_replica.pool_size = 4;
 }

@@ -20,6 +20,8 @@ typedef struct config_db {
     char *password;
     char *database;
     int pool_size;
+    unsigned connect_timeout_s;
+    unsigned read_timeout_s;   /* a query unanswered this long fails (the link is dropped) */
 } config_db;
 
 typedef struct config_entry {
@@ -45,7 +47,9 @@ typedef struct config {
     char *log_file;
     uint32_t max_frame_prelogin; /* bytes, header included */
     uint32_t max_frame;
-    size_t max_output;           /* queued output per connection before it is dropped */
+    size_t max_output;           /* queued output per logged-in connection before it is dropped */
+    size_t max_output_prelogin;  /* ... per connection that has not logged in (or was kicked) */
+    size_t max_output_total;     /* queued output of the whole node: past it, big queues are cut */
     uint32_t login_timeout_ms;
     uint32_t idle_timeout_pc_ms;
     uint32_t idle_timeout_mobile_ms;
@@ -56,6 +60,7 @@ typedef struct config {
     int write_batch_max;          /* batched writes per transaction */
     int workers;
     int worker_queue_max;
+    uint32_t job_timeout_ms;     /* a job still queued after this completes as "unavailable" */
     uint32_t reload_drain_ms;    /* how long an old generation may stay busy before it is leaked */
     uint32_t shutdown_grace_ms;
     char *msfs_url;
@@ -64,6 +69,8 @@ typedef struct config {
     /* [http] */
     char *http_host;
     unsigned http_port;          /* 0 = no HTTP listener */
+    int http_max_connections;    /* open HTTP connections at most (the oldest idle one makes room) */
+    uint32_t http_timeout_ms;    /* an HTTP connection's whole life, at most */
 
     config_db mysql_master;
     config_db mysql_replica;

@@ -33,6 +33,7 @@ static u64map conns; /* conn id -> conn* */
 static int n_conns;
 static uint64_t next_conn_id;
 static int inflight_total;
+static size_t output_total; /* bytes queued for writing, all connections (output_watch) */
 /* Connections blocked on the node-wide in-flight cap, oldest first (ids: they may close meanwhile). */
 static uint64_t *waiters;
 static size_t n_waiters, cap_waiters;
@@ -42,6 +43,17 @@ static metric_series *m_connections, *m_accepted, *m_refused;
 conn *conn_find(uint64_t id) { return u64map_get(&conns, id); }
 int conn_count(void) { return n_conns; }
 int conn_inflight_total(void) { return inflight_total; }
+size_t conn_output_total(void) { return output_total; }
+
+static metric_series *m_output_total;
+
+/* Every change of a connection's output buffer, added or written out. */
+static void on_output_change(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    output_total += info->n_added;
+    output_total -= info->n_deleted < output_total ? info->n_deleted : output_total;
+    metrics_gauge_set(m_output_total, (int64_t)output_total);
+}
 
 static metric_series *closes_counter(const char *reason)
 {
@@ -129,8 +141,14 @@ static void conn_free(conn *c)
         event_free(c->close_timer);
     if (c->resume_ev)
         event_free(c->resume_ev);
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (c->output_watch)
+        evbuffer_remove_cb_entry(out, c->output_watch);
+    size_t left = evbuffer_get_length(out);
+    output_total -= left < output_total ? left : output_total;
     bufferevent_free(c->bev);
     free(c);
+    server_descriptor_freed();
 }
 
 /* Frees once nothing runs on the connection's behalf and its output is gone. */
@@ -186,19 +204,35 @@ void conn_close_after(conn *c, uint32_t ms, const char *reason)
     arm_close_timer(c, ms);
 }
 
+/* A connection that has not logged in (or was kicked) is owed little: its small cap keeps a
+ * crowd of them from pinning memory with echoed heartbeats they never read. */
 static size_t output_cap(const conn *c)
 {
-    return c->role && c->role_max_output ? c->role_max_output : server_cfg()->max_output;
+    const config *cfg = server_cfg();
+    if (c->role)
+        return c->role_max_output ? c->role_max_output : cfg->max_output;
+    return c->logged_in && !c->kicked ? cfg->max_output : cfg->max_output_prelogin;
 }
 
-/* Appends 16 + len bytes; enforces the output cap. */
+/* Appends 16 + len bytes; enforces the connection's cap and the node's budget. */
 static int queue_output(conn *c, const uint8_t *header, const void *body, size_t len)
 {
+    const config *cfg = server_cfg();
     struct evbuffer *out = bufferevent_get_output(c->bev);
-    if (evbuffer_get_length(out) + IMGATE_PDU_HEADER_LEN + len > output_cap(c)) {
+    size_t after = evbuffer_get_length(out) + IMGATE_PDU_HEADER_LEN + len;
+    if (after > output_cap(c)) {
         log_limited(LOG_WARN, "core", "output_overflow", c->address, 20, "event=output_overflow conn=%llu addr=%s queued=%zu",
                     (unsigned long long)c->id, c->address, evbuffer_get_length(out));
         conn_close(c, "output_overflow");
+        return IMGATE_ELIMIT;
+    }
+    /* Over the node's budget, whoever holds more than a small queue is cut as a slow reader;
+     * connections that keep up (small queues) are still served. */
+    if (output_total + IMGATE_PDU_HEADER_LEN + len > cfg->max_output_total && after > cfg->max_output_prelogin) {
+        log_limited(LOG_WARN, "core", "output_budget", NULL, 20,
+                    "event=output_budget conn=%llu addr=%s queued=%zu node_queued=%zu", (unsigned long long)c->id,
+                    c->address, evbuffer_get_length(out), output_total);
+        conn_close(c, "output_budget");
         return IMGATE_ELIMIT;
     }
     if (evbuffer_add(out, header, IMGATE_PDU_HEADER_LEN) != 0 || (len && evbuffer_add(out, body, len) != 0))
@@ -241,7 +275,8 @@ int conn_send_message(conn *c, uint16_t service_id, uint16_t command_id, uint16_
         return IMGATE_ENOMEM;
     if (len)
         protobuf_c_message_pack(msg, buf);
-    int rc = conn_send(c, service_id, command_id, seq, buf, len);
+    /* An empty body passes no buffer at all (nothing of `small` is read then). */
+    int rc = conn_send(c, service_id, command_id, seq, len ? buf : NULL, len);
     if (buf != small)
         free(buf);
     return rc;
@@ -383,7 +418,7 @@ void conn_accept(evutil_socket_t fd, struct sockaddr *addr, int socklen)
         m_accepted = metrics_counter("imgate_connections_accepted_total", "");
         m_refused = metrics_counter("imgate_connections_refused_total", "");
     }
-    if (g_server.shutting_down || n_conns >= server_cfg()->max_connections) {
+    if (g_server.shutting_down || n_conns >= server_cfg()->max_connections || !server_client_fits()) {
         metrics_inc(m_refused, 1);
         evutil_closesocket(fd);
         return;
@@ -412,6 +447,9 @@ void conn_accept(evutil_socket_t fd, struct sockaddr *addr, int socklen)
     n_conns++;
     metrics_inc(m_accepted, 1);
     metrics_gauge_set(m_connections, n_conns);
+    if (m_output_total == NULL)
+        m_output_total = metrics_gauge("imgate_output_queued_bytes", "");
+    c->output_watch = evbuffer_add_cb(bufferevent_get_output(c->bev), on_output_change, c);
     bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     log_debug("event=conn_accepted conn=%llu addr=%s", (unsigned long long)c->id, c->address);

@@ -20,6 +20,7 @@
 
 struct bufferevent;
 struct event;
+struct evbuffer_cb_entry;
 struct sockaddr;
 
 /* A plugin's data on one connection (conn_data), keyed by the plugin's name so it outlives reloads. */
@@ -61,6 +62,7 @@ typedef struct conn {
     struct event *resume_ev;
 
     struct event *close_timer;
+    struct evbuffer_cb_entry *output_watch; /* keeps the node's queued-output total */
     conn_slot *slots;
     struct conn *user_prev, *user_next; /* session registry list (session.c) */
 } conn;
@@ -115,5 +117,7 @@ void conn_inflight_begin(conn *c);
 void conn_inflight_end(uint64_t conn_id);
 /* Tracked requests in flight on this node. */
 int conn_inflight_total(void);
+/* Bytes queued for writing on every connection of this node. */
+size_t conn_output_total(void);
 
 #endif

@@ -114,18 +114,21 @@ typedef struct packed {
 static int pack(packed *p, const ProtobufCMessage *msg)
 {
     p->len = msg ? protobuf_c_message_get_packed_size(msg) : 0;
+    if (p->len == 0) {
+        p->data = NULL; /* an empty body: nothing to point at */
+        return IMGATE_OK;
+    }
     p->data = p->len <= sizeof p->small ? p->small : malloc(p->len);
     if (p->data == NULL)
         return IMGATE_ENOMEM;
-    if (p->len)
-        protobuf_c_message_pack(msg, p->data);
+    protobuf_c_message_pack(msg, p->data);
     return IMGATE_OK;
 }
 
 static void unpack_free(packed *p)
 {
     if (p->data != p->small)
-        free(p->data);
+        free(p->data); /* NULL for an empty body */
 }
 
 static int deliver_users(const uint32_t *ids, size_t n, uint32_t class_mask, uint64_t except_conn, uint16_t sid,

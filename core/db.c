@@ -51,8 +51,8 @@ static MYSQL *connect_now(db_conn *c)
     MYSQL *m = mysql_init(NULL);
     if (m == NULL)
         return NULL;
-    unsigned timeout = 3;
-    unsigned rw_timeout = 10;
+    unsigned timeout = cfg->connect_timeout_s ? cfg->connect_timeout_s : 3;
+    unsigned rw_timeout = cfg->read_timeout_s ? cfg->read_timeout_s : 5;
     my_bool off = 0;
     mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
     mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &rw_timeout);

@@ -59,7 +59,7 @@ int main(int argc, char **argv)
             rc = 1;
         }
         if (copy_dir) {
-            rmdir(copy_dir);
+            plugin_copy_dir_remove(copy_dir);
             free(copy_dir);
         }
         config_free(cfg);

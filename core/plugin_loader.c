@@ -1,7 +1,9 @@
 /* plugin_loader.c — see plugin_loader.h. */
 #include "plugin_loader.h"
 
+#include <dirent.h>
 #include <dlfcn.h>
+#include <signal.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
@@ -10,6 +12,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* $TMPDIR/imgated-plugins-XXXXXX, holding the owner's pid in a file. */
+#define COPY_DIR_PREFIX "imgated-plugins-"
+#define COPY_DIR_OWNER "owner.pid"
 
 /* The smallest descriptor any 1.x plugin can carry (ABI 1.0: everything before `config`). */
 #define DESCRIPTOR_V1_0_SIZE offsetof(imgate_plugin, config)
@@ -124,12 +130,84 @@ void *plugin_open(const char *dir, const char *name, const char *copy_dir, uint6
     return dl;
 }
 
-char *plugin_copy_dir_create(void)
+static const char *tmp_dir(void)
 {
     const char *tmp = getenv("TMPDIR");
-    char path[4096];
-    snprintf(path, sizeof path, "%s/imgated-plugins-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    return tmp && *tmp ? tmp : "/tmp";
+}
+
+char *plugin_copy_dir_create(void)
+{
+    char path[4096], owner[4200];
+    snprintf(path, sizeof path, "%s/" COPY_DIR_PREFIX "XXXXXX", tmp_dir());
     if (mkdtemp(path) == NULL)
         return NULL;
+    /* Who owns it: a later start cleans up after a process that was killed (-9) before it could. */
+    snprintf(owner, sizeof owner, "%s/" COPY_DIR_OWNER, path);
+    FILE *f = fopen(owner, "w");
+    if (f != NULL) {
+        fprintf(f, "%ld\n", (long)getpid());
+        fclose(f);
+    }
     return strdup(path);
+}
+
+void plugin_copy_dir_remove(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d != NULL) {
+        struct dirent *e;
+        char path[4400];
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            unlink(path); /* only plugin copies and the owner file ever live here */
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+/* 1 when `pid` is a running imgated. */
+static int imgated_alive(long pid)
+{
+    if (pid <= 0 || (kill((pid_t)pid, 0) != 0 && errno == ESRCH))
+        return 0;
+    char path[64], comm[64] = "";
+    snprintf(path, sizeof path, "/proc/%ld/comm", pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 1; /* cannot tell: assume it is, and leave its directory alone */
+    int ok = fgets(comm, sizeof comm, f) != NULL;
+    fclose(f);
+    return !ok || strncmp(comm, "imgated", 7) == 0 || strncmp(comm, "lt-imgated", 10) == 0;
+}
+
+int plugin_copy_dirs_clean(void)
+{
+    DIR *d = opendir(tmp_dir());
+    if (d == NULL)
+        return 0;
+    int removed = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, COPY_DIR_PREFIX, strlen(COPY_DIR_PREFIX)) != 0)
+            continue;
+        char dir[4200], owner[4400];
+        snprintf(dir, sizeof dir, "%s/%s", tmp_dir(), e->d_name);
+        snprintf(owner, sizeof owner, "%s/" COPY_DIR_OWNER, dir);
+        FILE *f = fopen(owner, "r");
+        if (f == NULL)
+            continue; /* not one this version made: not ours to judge */
+        long pid = 0;
+        int read = fscanf(f, "%ld", &pid) == 1;
+        fclose(f);
+        if (!read || imgated_alive(pid))
+            continue;
+        plugin_copy_dir_remove(dir);
+        removed++;
+    }
+    closedir(d);
+    return removed;
 }

@@ -24,8 +24,14 @@ int plugin_check_descriptor(const imgate_plugin *d, const char *expected_name, c
 void *plugin_open(const char *dir, const char *name, const char *copy_dir, uint64_t generation,
                   const imgate_plugin **desc, char *err, size_t errlen);
 
-/* Creates a private directory for plugin copies: $TMPDIR/imgated-plugins-XXXXXX (TMPDIR or /tmp).
- * Returns a malloc'd path, or NULL. */
+/* Creates a private directory for plugin copies: $TMPDIR/imgated-plugins-XXXXXX (TMPDIR or /tmp),
+ * with the creator's pid in owner.pid. Returns a malloc'd path, or NULL. */
 char *plugin_copy_dir_create(void);
+/* Removes such a directory and whatever is left in it. */
+void plugin_copy_dir_remove(const char *dir);
+/* Removes the copy directories of imgated processes that are gone (killed before they could
+ * clean up); directories of live ones, and any without an owner file, are left alone.
+ * Returns how many were removed. */
+int plugin_copy_dirs_clean(void);
 
 #endif

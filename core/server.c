@@ -6,7 +6,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/event.h>
-#include <event2/http.h>
 #include <event2/listener.h>
 #include <event2/thread.h>
 #include <netinet/in.h>
@@ -89,7 +88,13 @@ int server_reload(void)
     return 0;
 }
 
-static void on_tick(evutil_socket_t fd, short what, void *arg) { conn_tick(); }
+static void read_fd_limit(void);
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    read_fd_limit(); /* an operator may change it under a running node (prlimit) */
+    conn_tick();
+}
 
 static void on_sighup(evutil_socket_t fd, short what, void *arg)
 {
@@ -140,15 +145,72 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     conn_accept(fd, addr, socklen);
 }
 
-static void on_accept_error(struct evconnlistener *l, void *arg)
+/* Descriptors kept for what is not a connection: listeners, the event loop's own, each
+ * worker's two MySQL links, Redis, the log, plugin files, a margin. */
+static long reserved_descriptors(const config *cfg) { return 64 + 2L * cfg->workers; }
+
+int server_client_fits(void)
 {
-    int err = EVUTIL_SOCKET_ERROR();
-    /* EMFILE and friends: log and keep listening; existing connections matter more. */
-    log_error("event=accept_failed error=\"%s\"", evutil_socket_error_to_string(err));
-    metrics_add("imgate_accept_errors_total", "", 1);
+    long used = (long)conn_count() + http_count(g_server.http);
+    long room = g_server.fd_limit - reserved_descriptors(server_cfg()) - server_cfg()->http_max_connections;
+    return g_server.fd_limit <= 0 || used < room;
 }
 
-static struct evconnlistener *listen_on(const char *host, unsigned port)
+static void read_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        g_server.fd_limit = rl.rlim_cur == RLIM_INFINITY ? 0 : (long)rl.rlim_cur;
+}
+
+static void set_accepting(int on)
+{
+    struct evconnlistener *ls[] = {g_server.listener, http_listener(g_server.http)};
+    for (size_t i = 0; i < 2; i++)
+        if (ls[i])
+            (on ? evconnlistener_enable : evconnlistener_disable)(ls[i]);
+}
+
+static void resume_accepting(void)
+{
+    if (!g_server.accept_paused || g_server.shutting_down)
+        return;
+    g_server.accept_paused = 0;
+    set_accepting(1);
+}
+
+static void on_accept_resume(evutil_socket_t fd, short what, void *arg) { resume_accepting(); }
+
+void server_descriptor_freed(void) { resume_accepting(); }
+
+void server_accept_failed(struct evconnlistener *l, const char *which)
+{
+    int err = EVUTIL_SOCKET_ERROR();
+    metrics_add("imgate_accept_errors_total", "", 1);
+    g_server.accept_errors++;
+    /* A listener left enabled would be woken again at once by the same pending connection:
+     * the loop would spin and log without end. Pause both until a descriptor frees. */
+    if (!g_server.accept_paused) {
+        g_server.accept_paused = 1;
+        set_accepting(0);
+        struct timeval tv = {0, 200 * 1000};
+        if (g_server.accept_resume)
+            evtimer_add(g_server.accept_resume, &tv);
+    }
+    uint64_t now = now_ms();
+    if (now - g_server.accept_logged_ms >= 1000) {
+        log_error("event=accept_failed listener=%s error=\"%s\" failures=%llu action=paused", which,
+                  evutil_socket_error_to_string(err), (unsigned long long)g_server.accept_errors);
+        g_server.accept_logged_ms = now;
+        g_server.accept_errors = 0;
+    }
+}
+
+static void on_accept_error(struct evconnlistener *l, void *arg) { server_accept_failed(l, "clients"); }
+
+struct evconnlistener *server_listen(const char *host, unsigned port,
+                                     void (*cb)(struct evconnlistener *, int, struct sockaddr *, int, void *),
+                                     void *arg)
 {
     struct sockaddr_storage ss;
     int sslen = sizeof ss;
@@ -162,13 +224,10 @@ static struct evconnlistener *listen_on(const char *host, unsigned port)
         return NULL;
     }
     struct evconnlistener *l = evconnlistener_new_bind(
-        g_server.base, on_accept, NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 1024,
+        g_server.base, cb, arg, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 1024,
         (struct sockaddr *)&ss, sslen);
-    if (l == NULL) {
+    if (l == NULL)
         log_error("event=listen_failed listen=%s error=\"%s\"", spec, strerror(errno));
-        return NULL;
-    }
-    evconnlistener_set_error_cb(l, on_accept_error);
     return l;
 }
 
@@ -191,7 +250,7 @@ static void raise_fd_limit(const config *cfg)
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
         return;
-    rlim_t want = (rlim_t)cfg->max_connections + 64 + (rlim_t)cfg->workers * 2;
+    rlim_t want = (rlim_t)cfg->max_connections + (rlim_t)cfg->http_max_connections + (rlim_t)reserved_descriptors(cfg);
     if (rl.rlim_cur >= want)
         return;
     rlim_t target = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max : want;
@@ -212,18 +271,18 @@ static void cleanup(void)
         g_server.current = NULL;
         generation_retire(g, NULL, 0);
     }
-    if (g_server.http)
-        evhttp_free(g_server.http);
+    http_stop(g_server.http);
+    g_server.http = NULL;
     if (g_server.listener)
         evconnlistener_free(g_server.listener);
-    struct event *evs[] = {g_server.tick, g_server.sig_hup, g_server.sig_term, g_server.sig_int};
+    struct event *evs[] = {g_server.tick, g_server.sig_hup, g_server.sig_term, g_server.sig_int, g_server.accept_resume};
     for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
         if (evs[i])
             event_free(evs[i]);
     if (g_server.boot_cfg && g_server.boot_cfg->pid_file)
         unlink(g_server.boot_cfg->pid_file);
     if (g_server.plugin_copy_dir) {
-        rmdir(g_server.plugin_copy_dir);
+        plugin_copy_dir_remove(g_server.plugin_copy_dir);
         free(g_server.plugin_copy_dir);
     }
     config_free(g_server.boot_cfg);
@@ -255,6 +314,9 @@ int server_run(const char *config_path)
     plugin_timers_set_base(g_server.base);
     /* A second parse kept for the settings that only start-up applies. */
     g_server.boot_cfg = config_load(config_path, err, sizeof err);
+    int stale = plugin_copy_dirs_clean();
+    if (stale > 0)
+        log_info("event=stale_plugin_dirs_removed count=%d", stale);
     g_server.plugin_copy_dir = plugin_copy_dir_create();
     if (g_server.base == NULL || g_server.boot_cfg == NULL || g_server.plugin_copy_dir == NULL) {
         log_error("event=start_failed reason=\"cannot set up the event loop or the plugin copy directory\"");
@@ -267,7 +329,7 @@ int server_run(const char *config_path)
     g_server.db.pool[0] = boot->mysql_master.configured ? &boot->mysql_master : NULL;
     g_server.db.pool[1] = boot->mysql_replica.configured ? &boot->mysql_replica : g_server.db.pool[0];
     g_server.workers = worker_pool_start(g_server.base, boot->workers, boot->worker_queue_max, boot->write_batch_max,
-                                          &g_server.db);
+                                          boot->job_timeout_ms, &g_server.db);
     if (boot->redis_configured)
         g_server.redis = redis_link_start(g_server.base, boot->redis_host, boot->redis_port, boot->redis_socket,
                                           boot->redis_db, boot->redis_timeout_ms);
@@ -286,7 +348,11 @@ int server_run(const char *config_path)
     log_info("reload gen=1 status=done plugins=%d handlers=%zu", g_server.current->n_inst,
              g_server.current->handlers.len);
 
-    g_server.listener = listen_on(boot->listen_host, boot->listen_port);
+    g_server.listener = server_listen(boot->listen_host, boot->listen_port, on_accept, NULL);
+    if (g_server.listener)
+        evconnlistener_set_error_cb(g_server.listener, on_accept_error);
+    g_server.accept_resume = evtimer_new(g_server.base, on_accept_resume, NULL);
+    read_fd_limit();
     if (boot->http_port)
         g_server.http = http_start(g_server.base, boot->http_host, boot->http_port);
     if (g_server.listener == NULL || (boot->http_port && g_server.http == NULL)) {

@@ -5,6 +5,7 @@
 #include <mysql.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "imgate/plugin.h"
 #include "log.h"
@@ -17,6 +18,7 @@ struct job {
     worker_done_fn done;
     void *arg;
     int status;
+    uint64_t queued_ms; /* monotonic, when submitted */
 };
 
 struct worker_pool {
@@ -31,8 +33,17 @@ struct worker_pool {
     pthread_mutex_t done_lock;
     job *done_head, *done_tail;
     struct event *done_event;
-    metric_series *depth, *batches, *batched_writes, *batch_fallbacks;
+    struct event *expiry; /* the watch over queued jobs' age */
+    uint32_t job_timeout_ms;
+    metric_series *depth, *batches, *batched_writes, *batch_fallbacks, *expired;
 };
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 /* --- on the worker thread --------------------------------------------------------------------- */
 
@@ -113,6 +124,35 @@ static void finished(struct imgate_worker *w, job *j)
     event_active(pool->done_event, EV_READ, 0);
 }
 
+/* Loop thread, every 250 ms: jobs queued for too long complete as "unavailable", unrun. */
+static void expire_jobs(evutil_socket_t fd, short what, void *arg)
+{
+    worker_pool *pool = arg;
+    uint64_t now = mono_ms();
+    for (int i = 0; i < pool->n; i++) {
+        struct imgate_worker *w = &pool->workers[i];
+        job *expired = NULL, **tail = &expired;
+        pthread_mutex_lock(&w->lock);
+        /* Queues are FIFO: only a prefix can be old enough. */
+        while (w->head && now - w->head->queued_ms >= pool->job_timeout_ms) {
+            job *j = w->head;
+            w->head = j->next;
+            j->next = NULL;
+            *tail = j;
+            tail = &j->next;
+        }
+        if (w->head == NULL)
+            w->tail = NULL;
+        pthread_mutex_unlock(&w->lock);
+        for (job *j = expired, *next; j; j = next) {
+            next = j->next;
+            j->status = IMGATE_EUNAVAIL;
+            metrics_inc(pool->expired, 1);
+            finished(w, j);
+        }
+    }
+}
+
 static void *worker_main(void *p)
 {
     struct imgate_worker *w = p;
@@ -185,7 +225,8 @@ static void run_completions(evutil_socket_t fd, short what, void *arg)
     metrics_gauge_set(pool->depth, pool->queued);
 }
 
-worker_pool *worker_pool_start(struct event_base *base, int n, int queue_max, int batch_max, const db_settings *db_cfg)
+worker_pool *worker_pool_start(struct event_base *base, int n, int queue_max, int batch_max, uint32_t job_timeout_ms,
+                               const db_settings *db_cfg)
 {
     worker_pool *pool = calloc(1, sizeof *pool);
     if (pool == NULL)
@@ -193,12 +234,19 @@ worker_pool *worker_pool_start(struct event_base *base, int n, int queue_max, in
     pool->n = n;
     pool->queue_max = queue_max;
     pool->batch_max = batch_max > 0 ? batch_max : 1;
+    pool->job_timeout_ms = job_timeout_ms;
+    pool->expired = metrics_counter("imgate_worker_jobs_expired_total", "");
     pool->depth = metrics_gauge("imgate_worker_queue_depth", "");
     pool->batches = metrics_counter("imgate_write_batches_total", "");
     pool->batched_writes = metrics_counter("imgate_batched_writes_total", "");
     pool->batch_fallbacks = metrics_counter("imgate_write_batch_fallbacks_total", "");
     pthread_mutex_init(&pool->done_lock, NULL);
     pool->done_event = event_new(base, -1, 0, run_completions, pool);
+    pool->expiry = event_new(base, -1, EV_PERSIST, expire_jobs, pool);
+    if (pool->expiry) {
+        struct timeval tv = {0, 250 * 1000};
+        event_add(pool->expiry, &tv);
+    }
     pool->workers = calloc((size_t)n, sizeof *pool->workers);
     if (pool->done_event == NULL || pool->workers == NULL) {
         free(pool->workers);
@@ -237,6 +285,7 @@ static int enqueue(worker_pool *p, uint64_t affinity, worker_work_fn work, worke
     j->write = write;
     j->done = done;
     j->arg = arg;
+    j->queued_ms = mono_ms();
     struct imgate_worker *w = &p->workers[affinity ? affinity % (uint64_t)p->n : p->next_rr++ % (unsigned)p->n];
     pthread_mutex_lock(&w->lock);
     if (w->tail)
@@ -287,6 +336,8 @@ void worker_pool_stop(worker_pool *p)
         pthread_cond_destroy(&p->workers[i].wake);
     }
     event_free(p->done_event);
+    if (p->expiry)
+        event_free(p->expiry);
     pthread_mutex_destroy(&p->done_lock);
     free(p->workers);
     free(p);

@@ -44,8 +44,12 @@ typedef int (*worker_write_fn)(struct imgate_worker *w, void *arg);
 /* Completion on the loop thread. status: IMGATE_OK, or for a write IMGATE_EDB / IMGATE_EUNAVAIL. */
 typedef void (*worker_done_fn)(void *arg, int status);
 
-/* Starts `n` workers. `db_cfg` describes the databases (not owned; must outlive the pool). */
-worker_pool *worker_pool_start(struct event_base *base, int n, int queue_max, int batch_max, const db_settings *db_cfg);
+/* Starts `n` workers. `db_cfg` describes the databases (not owned; must outlive the pool). A job
+ * still queued (not started) after `job_timeout_ms` completes with IMGATE_EUNAVAIL without
+ * running: when every worker is stuck (a hung database), requests are refused promptly instead
+ * of waiting behind them. */
+worker_pool *worker_pool_start(struct event_base *base, int n, int queue_max, int batch_max, uint32_t job_timeout_ms,
+                               const db_settings *db_cfg);
 /* Queues a job. Returns 0, or -1 when the queue is full or the pool is stopping. Loop thread. */
 int worker_pool_submit(worker_pool *p, uint64_t affinity, worker_work_fn work, worker_done_fn done, void *arg);
 /* Queues a write job (see above). Same return. Loop thread. */

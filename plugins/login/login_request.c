@@ -157,7 +157,9 @@ static void validated(void *state, void *arg, int status)
         refuse(lp, &call->to, REFUSE_REASON_NO_DB_SERVER, TEXT_NO_DB, lp->db_unavailable);
         break;
     case V_BAD_PASSWORD:
-        /* The reservation stays as the failure, even if the client already hung up. */
+        /* Recorded even if the client already hung up: an attacker gains nothing by closing early. */
+        if (call->reserved)
+            lockout_failed(lp, &call->ticket);
         refuse(lp, &call->to, REFUSE_REASON_DB_VALIDATE_FAILED, TEXT_BAD_PASSWORD, lp->refused_password);
         login_api->log_limited(lp->self, IMGATE_LOG_INFO, "login_failed", 50,
                                "event=login_failed conn=%llu addr=%s reason=bad_password",

@@ -70,6 +70,7 @@ struct harness {
 
     int node_count;
     harness_node nodes[HARNESS_MAX_NODES];
+    int keep_dir; /* a sanitizer reported something: keep the logs */
 };
 
 static harness *all_harnesses;
@@ -317,8 +318,8 @@ static void harness_cleanup(harness *h)
         h->services_started = 0;
     }
 
-    if (getenv("IMGATE_KEEP_TMP")) {
-        diag_safe("IMGATE_KEEP_TMP is set, keeping ", h->dir);
+    if (getenv("IMGATE_KEEP_TMP") || h->keep_dir) {
+        diag_safe("keeping ", h->dir);
     } else if (h->dir[0]) {
         char *argv[] = {"rm", "-rf", h->dir, NULL};
         harness_proc_run_logged(argv, "/dev/null", SERVICES_STOP_TIMEOUT_MS);
@@ -339,7 +340,7 @@ static void free_all_at_exit(void)
     all_harnesses = NULL;
     while (h) {
         harness *next = h->next;
-        harness_cleanup(h);
+        harness_stop(h);
         for (int i = 0; i < h->env_count; i++) {
             free(h->env_keys[i]);
             free(h->env_values[i]);
@@ -366,8 +367,43 @@ static void install_teardown_hooks(void)
         sigaction(sigs[i], &sa, NULL);
 }
 
+/*
+ * A node built with AddressSanitizer / UBSan / LeakSanitizer reports on its
+ * standard error (leaks when it exits). Any such report fails the test: TAP
+ * "Bail out!" turns it into an error whatever the test's own results. Not
+ * async-signal-safe: only on the normal ways out (harness_stop, exit).
+ */
+static void check_sanitizer_reports(harness *h)
+{
+    static const char *const marks[] = {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"};
+    for (int i = 0; i < h->node_count; i++) {
+        char path[PATH_MAX * 2], line[1024];
+        if (format_path(path, sizeof path, "%s/stderr.log", h->nodes[i].dir) < 0)
+            continue;
+        FILE *f = fopen(path, "r");
+        int found = 0, shown = 0;
+        while (f && fgets(line, sizeof line, f)) {
+            for (size_t k = 0; k < sizeof marks / sizeof marks[0] && !found; k++)
+                found = strstr(line, marks[k]) != NULL;
+            if (found && shown++ < 30)
+                diag("%s", line[0] ? line : "\n");
+        }
+        if (f)
+            fclose(f);
+        if (found) {
+            h->keep_dir = 1;
+            printf("Bail out! sanitizer report in %s\n", path);
+            fflush(stdout);
+        }
+    }
+}
+
 void harness_stop(harness *h)
 {
+    if (h && !h->stopped && h->owner == getpid()) {
+        stop_nodes(h);
+        check_sanitizer_reports(h);
+    }
     harness_cleanup(h);
 }
 
@@ -543,6 +579,20 @@ static int built_plugin(const harness *h, const char *name, char *out, size_t le
     if (access(out, R_OK) != 0 && format_path(out, len, "%s/t/plugins/.libs/%s.so", h->top_builddir, name) < 0)
         return -1;
     return 0;
+}
+
+int harness_service_signal(harness *h, const char *which, int sig)
+{
+    char path[PATH_MAX * 2];
+    if (format_path(path, sizeof path, "%s/%s.pid", h->services_dir, which) < 0)
+        return -1;
+    FILE *f = fopen(path, "r");
+    long pid = 0;
+    if (f == NULL)
+        return -1;
+    int ok = fscanf(f, "%ld", &pid) == 1;
+    fclose(f);
+    return ok && pid > 0 ? kill((pid_t)pid, sig) : -1;
 }
 
 int harness_node_install_plugin(harness *h, int i, const char *built, const char *as)

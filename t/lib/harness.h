@@ -90,6 +90,9 @@ int harness_node_log_contains(harness *h, int i, const char *needle);
 /* A client connected to node i's PDU port (5 s timeout); NULL on failure. */
 imgate_client *harness_connect(harness *h, int i);
 
+/* kill(2) on the private "mysql" or "redis" server (SIGSTOP to make it hang, SIGCONT). 0 or -1. */
+int harness_service_signal(harness *h, const char *which, int sig);
+
 /* services.sh stop-mysql / start-mysql: 0 on success. */
 int harness_mysql_stop(harness *h);
 int harness_mysql_start(harness *h);

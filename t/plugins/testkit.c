@@ -25,13 +25,17 @@
  *   0x0024 Req{ids, s} -> deliver_many 0x0025 Rsp{s} to those users; 0x0026 Rsp{a = local count}
  *   0x0027 Req{s} -> broadcast 0x0025 Rsp{s} to everyone else; 0x0028 Rsp{a = local count}
  *   0x0029 (pre) Req{a = lines} -> log_limited at 5/s; 0x002a
+ *   0x002b (pre) Req{a = 1} opens /dev/null until the descriptors run out (kept), Req{a = 0}
+ *          closes them again: 0x002c Rsp{a = how many}
  * It also tries to take the example plugin's command (0x1000/0x0001), ignoring
  * the answer, so a generation enabling both must be refused by the core.
  * Built with -DTESTKIT_REQUIRE_PEER it needs testkit.peer (the load fails without).
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <imgate/plugin.h>
 #include <imgate/teamtalk.h>
@@ -53,6 +57,8 @@ typedef struct testkit {
     int held, most_held; /* tracked requests held right now, and the most at once */
     imgate_service peer;
     imgate_metric *closed, *closed_kicked, *roles_closed, *logins_seen;
+    int *hogged; /* descriptors held by TK_HOG_FDS */
+    int n_hogged;
 } testkit;
 
 /* A reply body from the generic Rsp. */
@@ -428,6 +434,31 @@ static void on_log_flood(void *st_, const imgate_request *req, const ProtobufCMe
     api->reply(&to, TK_LOG_FLOOD_RSP, NULL);
 }
 
+static void on_hog_fds(void *st_, const imgate_request *req, const ProtobufCMessage *body)
+{
+    testkit *st = st_;
+    const Imgate__Testkit__Req *in = (const Imgate__Testkit__Req *)body;
+    int count = st->n_hogged;
+    if (in->a == 1 && st->hogged == NULL) {
+        st->hogged = malloc(65536 * sizeof *st->hogged);
+        int fd;
+        while (st->hogged && st->n_hogged < 65536 && (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+            st->hogged[st->n_hogged++] = fd;
+        count = st->n_hogged;
+    } else if (in->a == 0) {
+        for (int i = 0; i < st->n_hogged; i++)
+            close(st->hogged[i]);
+        free(st->hogged);
+        st->hogged = NULL;
+        st->n_hogged = 0;
+    }
+    Imgate__Testkit__Rsp rsp = IMGATE__TESTKIT__RSP__INIT;
+    rsp.has_a = 1;
+    rsp.a = count;
+    imgate_reply_to to = IMGATE_REPLY_TO(req);
+    reply_rsp(&to, TK_HOG_FDS_RSP, &rsp);
+}
+
 static void on_typed(void *st_, const imgate_request *req, const ProtobufCMessage *body)
 {
     const Imgate__Testkit__Typed *in = (const Imgate__Testkit__Typed *)body;
@@ -478,6 +509,7 @@ static const imgate_handler_def handlers[] = {
     {TESTKIT_SERVICE, TK_DELIVER, 0, &imgate__testkit__req__descriptor, on_deliver, NULL},
     {TESTKIT_SERVICE, TK_BROADCAST, 0, &imgate__testkit__req__descriptor, on_broadcast, NULL},
     {TESTKIT_SERVICE, TK_LOG_FLOOD, PRE, &imgate__testkit__req__descriptor, on_log_flood, NULL},
+    {TESTKIT_SERVICE, TK_HOG_FDS, PRE, &imgate__testkit__req__descriptor, on_hog_fds, NULL},
 };
 
 static void on_taken(void *st_, const imgate_request *req) {}
@@ -516,6 +548,13 @@ static int testkit_init(imgate_instance *self, const imgate_core_api *core, void
     return 0;
 }
 
-static void testkit_fini(void *state) { free(state); }
+static void testkit_fini(void *state)
+{
+    testkit *st = state;
+    for (int i = 0; i < st->n_hogged; i++)
+        close(st->hogged[i]);
+    free(st->hogged);
+    free(st);
+}
 
 IMGATE_PLUGIN(.name = "testkit", .version = "test", .init = testkit_init, .fini = testkit_fini, .config = config);

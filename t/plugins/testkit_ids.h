@@ -39,6 +39,8 @@
 #define TK_BROADCAST_RSP 0x0028
 #define TK_LOG_FLOOD 0x0029
 #define TK_LOG_FLOOD_RSP 0x002a
+#define TK_HOG_FDS 0x002b
+#define TK_HOG_FDS_RSP 0x002c
 
 /* legacy11 (built against the ABI 1.1 header) */
 #define LEGACY_SERVICE 0x7E00
