@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <hiredis/hiredis.h>
+
 #include "config.h"
 #include "pb_request.h"
 #include "plugin_config.h"
@@ -70,6 +72,16 @@ static imgate_close_hook_fn close_hook, login_hook;
 static char node_ip[64] = "127.0.0.1";
 static uint16_t node_port = 8000;
 static int node_connections, node_max = 10000;
+static fake_backend backend = FAKE_BACKEND_DOWN;
+
+void fakecore_backend(fake_backend mode) { backend = mode; }
+size_t fakecore_handler_count(void) { return n_handlers; }
+
+void fakecore_handler(size_t i, uint16_t *sid, uint16_t *cid)
+{
+    *sid = i < n_handlers ? handlers[i].def.service_id : 0;
+    *cid = i < n_handlers ? handlers[i].def.command_id : 0;
+}
 
 static fake_event *record(fake_kind kind)
 {
@@ -338,26 +350,30 @@ static int f_submit_write(imgate_instance *self, uint64_t key, imgate_write_fn w
     return IMGATE_OK;
 }
 
-/* The database is "down": every call fails as an unreachable server would make it. */
+/* The database: "down" (every call fails as an unreachable server would make it) or "empty". */
 static void *f_db(imgate_worker *w, int pool) { return NULL; }
 static void *f_db_stmt(imgate_worker *w, int pool, const char *sql) { return NULL; }
 static void f_db_discard(imgate_worker *w, int pool) {}
 static int f_db_query(imgate_worker *w, int pool, const char *sql, imgate_db_bind *p, size_t np, imgate_db_bind *c,
                       size_t nc)
 {
-    return IMGATE_EUNAVAIL;
+    return backend == FAKE_BACKEND_EMPTY ? 0 : IMGATE_EUNAVAIL;
 }
 static int f_db_query_rows(imgate_worker *w, int pool, const char *sql, imgate_db_bind *p, size_t np,
                            imgate_db_bind *c, size_t nc, imgate_db_row_fn row, void *ctx)
 {
-    return IMGATE_EUNAVAIL;
+    return backend == FAKE_BACKEND_EMPTY ? 0 : IMGATE_EUNAVAIL;
 }
 static int64_t f_db_exec(imgate_worker *w, const char *sql, imgate_db_bind *p, size_t np, uint64_t *id)
 {
-    return IMGATE_EUNAVAIL;
+    if (backend != FAKE_BACKEND_EMPTY)
+        return IMGATE_EUNAVAIL;
+    if (id)
+        *id = 1;
+    return 1;
 }
-static int f_db_begin(imgate_worker *w) { return IMGATE_EUNAVAIL; }
-static int f_db_commit(imgate_worker *w) { return IMGATE_EUNAVAIL; }
+static int f_db_begin(imgate_worker *w) { return backend == FAKE_BACKEND_EMPTY ? IMGATE_OK : IMGATE_EUNAVAIL; }
+static int f_db_commit(imgate_worker *w) { return backend == FAKE_BACKEND_EMPTY ? IMGATE_OK : IMGATE_EUNAVAIL; }
 static void f_db_rollback(imgate_worker *w) {}
 
 static int f_redis(imgate_instance *self, imgate_redis_fn cb, void *arg, int argc, const char **argv,
@@ -688,10 +704,13 @@ void fakecore_run_pending(void)
         if (queue_head == NULL)
             queue_tail = NULL;
         switch (p->kind) {
-        case 0:
+        case 0: {
+            redisReply nil = {0};
+            nil.type = REDIS_REPLY_NIL;
             if (p->redis_cb)
-                p->redis_cb(inst.state, NULL, p->arg);
+                p->redis_cb(inst.state, backend == FAKE_BACKEND_EMPTY ? &nil : NULL, p->arg);
             break;
+        }
         case 1:
             p->job(&w, inst.state, p->arg);
             if (p->done)
@@ -699,8 +718,10 @@ void fakecore_run_pending(void)
             break;
         case 2: {
             int rc = p->write(&w, inst.state, p->arg);
+            int status = rc != 0 ? (rc == IMGATE_EUNAVAIL ? rc : IMGATE_EDB)
+                                 : (backend == FAKE_BACKEND_EMPTY ? IMGATE_OK : IMGATE_EUNAVAIL);
             if (p->done)
-                p->done(inst.state, p->arg, rc == 0 ? IMGATE_EUNAVAIL : (rc == IMGATE_EUNAVAIL ? rc : IMGATE_EDB));
+                p->done(inst.state, p->arg, status);
             break;
         }
         case 3:

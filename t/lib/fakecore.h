@@ -69,6 +69,17 @@ const fake_event *fakecore_event(size_t i);
 const fake_event *fakecore_find(fake_kind kind, uint16_t command_id);
 void fakecore_clear(void);
 
+/* How the fake backends answer asynchronous steps (fakecore_run_pending). */
+typedef enum fake_backend {
+    FAKE_BACKEND_DOWN,  /* Redis replies NULL, every db call fails with IMGATE_EUNAVAIL (the default) */
+    FAKE_BACKEND_EMPTY  /* Redis replies nil, queries find no row, writes affect one row (insert id 1) */
+} fake_backend;
+void fakecore_backend(fake_backend mode);
+
+/* The handlers the plugin registered: how many, and the (service, command) of the i-th. */
+size_t fakecore_handler_count(void);
+void fakecore_handler(size_t i, uint16_t *sid, uint16_t *cid);
+
 /* Node facts node_info reports. */
 void fakecore_node(const char *public_ip, uint16_t port, int connections, int max_connections);
 
