@@ -79,9 +79,9 @@ static int cmd_group_create(const cli_options *opt, int argc, char **argv)
     req.group_avatar = (char *)"";
     req.n_member_id_list = (size_t)(argc - 3);
     req.member_id_list = ids;
-    IM__Group__IMGroupCreateRsp *rsp = (IM__Group__IMGroupCreateRsp *)call(
-        opt, c, "group-create", CID_GROUP_CREATE_REQUEST, &req.base, CID_GROUP_CREATE_RESPONSE,
-        &im__group__imgroup_create_rsp__descriptor);
+    IM__Group__IMGroupCreateRsp *rsp =
+        (IM__Group__IMGroupCreateRsp *)call(opt, c, "group-create", CID_GROUP_CREATE_REQUEST, &req.base,
+                                            CID_GROUP_CREATE_RESPONSE, &im__group__imgroup_create_rsp__descriptor);
     imgate_client_close(c);
     free(ids);
     if (rsp == NULL)
@@ -104,7 +104,9 @@ static void print_group(const IM__BaseDefine__GroupInfo *g)
     cli_print_field("group_avatar", g->group_avatar);
     printf("group_creator_id: %u\n", (unsigned)g->group_creator_id);
     printf("group_type: %u (%s)\n", (unsigned)g->group_type,
-           g->group_type == GROUP_TYPE_NORMAL ? "normal" : g->group_type == GROUP_TYPE_TMP ? "temporary" : "?");
+           g->group_type == GROUP_TYPE_NORMAL ? "normal"
+           : g->group_type == GROUP_TYPE_TMP  ? "temporary"
+                                              : "?");
     printf("shield_status: %u\n", (unsigned)g->shield_status);
     print_ids("members", g->group_member_list, g->n_group_member_list);
 }
@@ -148,9 +150,9 @@ static int cmd_groups(const cli_options *opt, int argc, char **argv)
     IM__Group__IMGroupInfoListReq ireq = IM__GROUP__IMGROUP_INFO_LIST_REQ__INIT;
     ireq.n_group_version_list = n;
     ireq.group_version_list = p;
-    IM__Group__IMGroupInfoListRsp *info = (IM__Group__IMGroupInfoListRsp *)call(
-        opt, c, "groups", CID_GROUP_INFO_REQUEST, &ireq.base, CID_GROUP_INFO_RESPONSE,
-        &im__group__imgroup_info_list_rsp__descriptor);
+    IM__Group__IMGroupInfoListRsp *info =
+        (IM__Group__IMGroupInfoListRsp *)call(opt, c, "groups", CID_GROUP_INFO_REQUEST, &ireq.base,
+                                              CID_GROUP_INFO_RESPONSE, &im__group__imgroup_info_list_rsp__descriptor);
     imgate_client_close(c);
     free(v);
     free(p);

@@ -59,10 +59,10 @@ typedef struct group_config {
 typedef struct group_plugin {
     imgate_instance *self;
     group_config cfg;
-    u64map loading;        /* group id -> the MySQL read in progress for it (group_store.c) */
+    u64map loading;              /* group id -> the MySQL read in progress for it (group_store.c) */
     struct redis_retry *retries; /* cache writes waiting to be retried (group_cache.c) */
-    imgate_metric *cache_hits, *cache_rebuilds, *cache_misses_coalesced, *lookup_failures, *created, *changed,
-        *shields, *refused, *db_failures, *cache_write_failures;
+    imgate_metric *cache_hits, *cache_rebuilds, *cache_misses_coalesced, *lookup_failures, *created, *changed, *shields,
+        *refused, *db_failures, *cache_write_failures;
 } group_plugin;
 
 /* One group as a writer or a MySQL read knows it (the whole truth at some version). */
@@ -108,8 +108,8 @@ void group_cache_write(group_plugin *gp, int argc, const char **argv, group_cach
 void group_cache_retries_free(group_plugin *gp);
 
 /* Redis key names (protocol E). */
-void group_key_members(char *out, size_t len, uint32_t group_id); /* group_member_<gid> */
-void group_key_facts(char *out, size_t len, uint32_t group_id);   /* imgate:group:<gid> */
+void group_key_members(char *out, size_t len, uint32_t group_id);  /* group_member_<gid> */
+void group_key_facts(char *out, size_t len, uint32_t group_id);    /* imgate:group:<gid> */
 void group_key_settings(char *out, size_t len, uint32_t group_id); /* group_set_<gid> */
 
 /*

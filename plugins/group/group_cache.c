@@ -69,8 +69,9 @@ static void written(redis_retry *r, const redisReply *reply)
     }
     if (ok) {
         if (r->attempts > 1)
-            group_api->log(gp->self, IMGATE_LOG_INFO, "event=cache_write_retried command=%s key=%s attempts=%d",
-                           r->argv[0], r->argc > 3 ? r->argv[3] : r->argv[1], r->attempts);
+            group_api->log_limited(gp->self, IMGATE_LOG_INFO, "cache_write_retried", 5,
+                                   "event=cache_write_retried command=%s key=%s attempts=%d", r->argv[0],
+                                   r->argc > 3 ? r->argv[3] : r->argv[1], r->attempts);
         retry_free(r);
         return;
     }
@@ -88,6 +89,10 @@ static void written(redis_retry *r, const redisReply *reply)
                                "event=cache_write_failed command=%s reason=\"%s\" retry_ms=%d", r->argv[0], why,
                                RETRY_MS);
     if (group_api->timer_start(gp->self, RETRY_MS, 0, retry_due, r) == NULL) {
+        /* This generation is being replaced: its timers no longer run. */
+        group_api->log_limited(gp->self, IMGATE_LOG_ERROR, "cache_write_lost", 5,
+                               "event=cache_write_lost command=%s attempts=%d reason=unloaded", r->argv[0],
+                               r->attempts);
         retry_free(r);
         return;
     }
@@ -116,7 +121,8 @@ void group_cache_write(group_plugin *gp, int argc, const char **argv, group_cach
                 free(copy[i]);
         free(copy);
         free(r);
-        group_api->log(gp->self, IMGATE_LOG_ERROR, "event=cache_write_lost command=%s reason=out_of_memory", argv[0]);
+        group_api->log_limited(gp->self, IMGATE_LOG_ERROR, "out_of_memory", 5,
+                               "event=cache_write_lost command=%s reason=out_of_memory", argv[0]);
         if (done)
             done(gp, arg, 0);
         return;
@@ -175,8 +181,8 @@ void group_cache_put(group_plugin *gp, const group_state *s, group_cache_done_fn
     if (argv == NULL || nums == NULL) {
         free(argv);
         free(nums);
-        group_api->log(gp->self, IMGATE_LOG_ERROR, "event=cache_write_lost group_id=%u reason=out_of_memory",
-                       s->group_id);
+        group_api->log_limited(gp->self, IMGATE_LOG_ERROR, "out_of_memory", 5,
+                               "event=cache_write_lost group_id=%u reason=out_of_memory", s->group_id);
         if (done)
             done(gp, arg, 0);
         return;
@@ -191,7 +197,8 @@ void group_cache_put(group_plugin *gp, const group_state *s, group_cache_done_fn
     argv[3] = k1;
     argv[4] = k2;
     argv[5] = k3;
-    uint32_t head[5] = {s->version, s->type, s->creator, s->status, alive ? gp->cfg.cache_ttl_s : gp->cfg.missing_ttl_s};
+    uint32_t head[5] = {s->version, s->type, s->creator, s->status,
+                        alive ? gp->cfg.cache_ttl_s : gp->cfg.missing_ttl_s};
     size_t k = 0;
     for (int i = 0; i < 5; i++, k++) {
         snprintf(nums[k], sizeof nums[k], "%u", head[i]);

@@ -35,8 +35,7 @@ long group_utf8_chars(const char *s)
                 return -1;
             cp = (cp << 6) | (p[i] & 0x3f);
         }
-        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff))
+        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
             return -1;
         p += len;
         chars++;
@@ -100,9 +99,8 @@ int group_write_budget(group_plugin *gp, uint64_t conn_id)
 /* One statement text for every chunk (a short chunk repeats its first id), so the worker
  * prepares it once. IMUser.id is the primary key: each existing id counts once. */
 #define USERS_CHUNK 32
-static const char COUNT_USERS_SQL[] =
-    "SELECT COUNT(*) FROM IMUser WHERE status <> 3 AND id IN "
-    "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+static const char COUNT_USERS_SQL[] = "SELECT COUNT(*) FROM IMUser WHERE status <> 3 AND id IN "
+                                      "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 
 int group_db_count_users(imgate_worker *w, const uint32_t *ids, size_t n)
 {

@@ -136,8 +136,9 @@ static void create_done(void *state, void *arg, int status)
         return;
     }
     group_api->metric_inc(gp->created, 1);
-    group_api->log(gp->self, IMGATE_LOG_INFO, "event=group_created group_id=%u creator=%u members=%zu", j->group_id,
-                   j->to.user_id, j->n);
+    /* Bounded by writes_per_minute per connection; limited across connections all the same. */
+    group_api->log_limited(gp->self, IMGATE_LOG_INFO, "group_created", 100,
+                           "event=group_created group_id=%u creator=%u members=%zu", j->group_id, j->to.user_id, j->n);
     group_state s = {0};
     s.group_id = j->group_id;
     s.type = GROUP_TYPE_TMP;

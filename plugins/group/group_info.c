@@ -70,8 +70,8 @@ static void reply_and_free(info_req *r)
     IM__BaseDefine__GroupInfo *infos = n ? calloc(n, sizeof *infos) : NULL;
     IM__BaseDefine__GroupInfo **ptrs = n ? calloc(n, sizeof *ptrs) : NULL;
     if (n && (infos == NULL || ptrs == NULL)) {
-        group_api->log(r->gp->self, IMGATE_LOG_ERROR, "event=group_info_failed user_id=%u reason=out_of_memory",
-                       r->to.user_id);
+        group_api->log_limited(r->gp->self, IMGATE_LOG_ERROR, "out_of_memory", 5,
+                               "event=group_info_failed user_id=%u reason=out_of_memory", r->to.user_id);
         n = 0;
     }
     size_t k = 0;

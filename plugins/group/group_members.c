@@ -82,8 +82,8 @@ static void notify(change_job *j)
     uint32_t *cur = member_ids(&j->after);
     uint32_t *to = malloc((j->after.n_members + j->n_changed + 1) * sizeof *to);
     if (cur == NULL || to == NULL) {
-        group_api->log(j->gp->self, IMGATE_LOG_ERROR, "event=group_notify_lost group_id=%u reason=out_of_memory",
-                       j->group_id);
+        group_api->log_limited(j->gp->self, IMGATE_LOG_ERROR, "out_of_memory", 5,
+                               "event=group_notify_lost group_id=%u reason=out_of_memory", j->group_id);
         free(cur);
         free(to);
         return;
@@ -158,14 +158,16 @@ static int remove_members(imgate_worker *w, change_job *j, const uint32_t *del, 
     for (size_t i = 0; i < n; i++) {
         uint32_t uid = del[i];
         imgate_db_bind b[] = {IMGATE_DB_U32(&j->now), IMGATE_DB_U32(&j->group_id), IMGATE_DB_U32(&uid)};
-        if (group_api->db_exec(w, "UPDATE IMGroupMember SET status = 1, updated = ? WHERE groupId = ? AND userId = ? "
-                                  "AND status = 0",
+        if (group_api->db_exec(w,
+                               "UPDATE IMGroupMember SET status = 1, updated = ? WHERE groupId = ? AND userId = ? "
+                               "AND status = 0",
                                b, 3, NULL) < 0)
             return GROUP_RESULT_FAILED;
         imgate_db_bind s[] = {IMGATE_DB_U32(&j->now), IMGATE_DB_U32(&uid), IMGATE_DB_U32(&j->group_id),
                               IMGATE_DB_U32(&session_group)};
-        if (group_api->db_exec(w, "UPDATE IMRecentSession SET status = 1, updated = ? WHERE userId = ? AND peerId = ? "
-                                  "AND type = ? AND status = 0",
+        if (group_api->db_exec(w,
+                               "UPDATE IMRecentSession SET status = 1, updated = ? WHERE userId = ? AND peerId = ? "
+                               "AND type = ? AND status = 0",
                                s, 4, NULL) < 0)
             return GROUP_RESULT_FAILED;
     }
@@ -301,9 +303,11 @@ static void change_done(void *state, void *arg, int status)
         return;
     }
     group_api->metric_inc(gp->changed, 1);
-    group_api->log(gp->self, IMGATE_LOG_INFO, "event=group_members_changed group_id=%u user_id=%u change=%u changed=%zu "
-                                              "members=%zu version=%u",
-                   j->group_id, j->to.user_id, j->change_type, j->n_changed, j->after.n_members, j->after.version);
+    group_api->log_limited(gp->self, IMGATE_LOG_INFO, "group_members_changed", 100,
+                           "event=group_members_changed group_id=%u user_id=%u change=%u changed=%zu members=%zu "
+                           "version=%u",
+                           j->group_id, j->to.user_id, j->change_type, j->n_changed, j->after.n_members,
+                           j->after.version);
     j->redis_pending = 3;
     group_cache_put(gp, &j->after, redis_settled, j);
     reset_shield_fields(j);

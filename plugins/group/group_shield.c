@@ -38,8 +38,8 @@ static int shield_in_db(imgate_worker *w, shield_job *j)
     uint32_t status = 0, members = 0;
     imgate_db_bind g[] = {IMGATE_DB_U32(&j->group_id)};
     imgate_db_bind gs[] = {IMGATE_DB_U32(&status)};
-    int rc = group_api->db_query(w, IMGATE_DB_MASTER, "SELECT status FROM IMGroup WHERE id = ? FOR UPDATE", g, 1, gs,
-                                 1);
+    int rc =
+        group_api->db_query(w, IMGATE_DB_MASTER, "SELECT status FROM IMGroup WHERE id = ? FOR UPDATE", g, 1, gs, 1);
     if (rc < 0)
         return GROUP_RESULT_FAILED;
     if (rc == 0 || status != 0)

@@ -77,7 +77,8 @@ static void test_create(void)
                     "AND shield = 0 AND created >= %ld AND updated = created",
                     gid, (long)before),
                "201,202,203", "create: one IMGroupMember row per member, joined now");
-    tap_is_str(redis1(h, out, sizeof out, "HLEN group_member_%u", gid), "3", "create: group_member_<gid> has 3 members");
+    tap_is_str(redis1(h, out, sizeof out, "HLEN group_member_%u", gid), "3",
+               "create: group_member_<gid> has 3 members");
     long joined = atol(redis1(h, out, sizeof out, "HGET group_member_%u %u", gid, BOB));
     tap_ok(joined >= before && joined <= time(NULL), "create: the cached join time is now");
     tap_is_str(redis1(h, out, sizeof out, "HGET imgate:group:%u version", gid), "1", "create: cached version 1");
@@ -104,9 +105,9 @@ static void test_create(void)
     uint32_t others[] = {BOB, CAROL};
     gid = group_create(alice, "without me", others, 2);
     tap_ok(gid > 0, "create without the creator in the list");
-    tap_is_str(sql1(h, out, sizeof out, "SELECT COUNT(*) FROM IMGroupMember WHERE groupId = %u AND userId = %u", gid,
-                    ALICE),
-               "0", "the creator is not made a member");
+    tap_is_str(
+        sql1(h, out, sizeof out, "SELECT COUNT(*) FROM IMGroupMember WHERE groupId = %u AND userId = %u", gid, ALICE),
+        "0", "the creator is not made a member");
     info = group_info1(alice, gid, 0);
     g = info_of(info, gid);
     tap_ok(g && g->n_group_member_list == 2, "the creator who is not a member sees the group's info");
@@ -163,8 +164,9 @@ static void test_create_refusals(void)
     IM__Group__IMGroupCreateRsp *r = group_create_typed(c, GROUP_TYPE_TMP, name, name, many, MAX_MEMBERS);
     tap_ok(r && r->result_code == G_OK, "256 four-byte characters in name and avatar, max_members members: created");
     if (r && r->result_code == G_OK) {
-        tap_is_str(sql1(h, out, sizeof out, "SELECT CONCAT(CHAR_LENGTH(name), ' ', LENGTH(avatar), ' ', userCnt) FROM "
-                                            "IMGroup WHERE id = %u",
+        tap_is_str(sql1(h, out, sizeof out,
+                        "SELECT CONCAT(CHAR_LENGTH(name), ' ', LENGTH(avatar), ' ', userCnt) FROM "
+                        "IMGroup WHERE id = %u",
                         r->group_id),
                    "256 1024 30", "stored whole");
     }
@@ -331,7 +333,8 @@ static void test_rights(void)
     tap_is_int(group_change1(bob, t, GROUP_MODIFY_TYPE_ADD, DAVE), G_OK, "TMP: a member may add");
     tap_is_str(group_row(t), "2 4", "TMP: version 2, userCnt 4");
     tap_is_int(group_change1(bob, t, GROUP_MODIFY_TYPE_DEL, CAROL), G_NOT_ALLOWED, "TMP: a member may not remove");
-    tap_is_int(group_change1(dave, t, GROUP_MODIFY_TYPE_DEL, BOB), G_NOT_ALLOWED, "TMP: an added member may not remove");
+    tap_is_int(group_change1(dave, t, GROUP_MODIFY_TYPE_DEL, BOB), G_NOT_ALLOWED,
+               "TMP: an added member may not remove");
     tap_is_int(group_change1(bob, t, GROUP_MODIFY_TYPE_DEL, BOB), G_NOT_ALLOWED,
                "TMP: a member may not remove itself either (as the reference)");
     tap_is_int(group_change1(alice, t, GROUP_MODIFY_TYPE_DEL, CAROL), G_OK, "TMP: the creator may remove");
@@ -350,8 +353,7 @@ static void test_rights(void)
     tap_is_int(group_change1(alice, 987656, GROUP_MODIFY_TYPE_ADD, ERIN), G_NO_GROUP, "an unknown group: refused");
     tap_is_int(group_change1(alice, DELETED, GROUP_MODIFY_TYPE_ADD, ERIN), G_NO_GROUP, "a deleted group: refused");
     tap_is_int(group_change1(alice, t, GROUP_MODIFY_TYPE_ADD, 9999), G_UNKNOWN_USER, "adding a non-user: refused");
-    tap_is_int(group_change1(alice, t, GROUP_MODIFY_TYPE_ADD, GONE), G_UNKNOWN_USER,
-               "adding a user who left: refused");
+    tap_is_int(group_change1(alice, t, GROUP_MODIFY_TYPE_ADD, GONE), G_UNKNOWN_USER, "adding a user who left: refused");
     tap_is_str(group_row(t), "4 4", "refusals leave version and userCnt alone");
 
     IM__Group__IMGroupChangeMemberRsp *r = group_change(alice, t, GROUP_MODIFY_TYPE_ADD, (uint32_t[]){BOB, DAVE}, 2);
@@ -387,8 +389,8 @@ static void test_rights(void)
     imgate_client_close(erin);
 }
 
-static int notify_is(IM__Group__IMGroupChangeMemberNotify *n, uint32_t by, uint32_t type, uint32_t gid,
-                     const char *cur, const char *chg)
+static int notify_is(IM__Group__IMGroupChangeMemberNotify *n, uint32_t by, uint32_t type, uint32_t gid, const char *cur,
+                     const char *chg)
 {
     if (n == NULL)
         return 0;
@@ -505,9 +507,9 @@ static void test_unread_sessions_readd(void)
     sleep_ms(1100); /* a later second: the new join time must differ */
     time_t before = time(NULL);
     tap_is_int(group_change1(alice, g, GROUP_MODIFY_TYPE_ADD, CAROL), G_OK, "re-add carol");
-    tap_is_str(sql1(h, out, sizeof out, "SELECT COUNT(*) FROM IMGroupMember WHERE groupId = %u AND userId = %u", g,
-                    CAROL),
-               "1", "re-adding revives her row instead of adding one");
+    tap_is_str(
+        sql1(h, out, sizeof out, "SELECT COUNT(*) FROM IMGroupMember WHERE groupId = %u AND userId = %u", g, CAROL),
+        "1", "re-adding revives her row instead of adding one");
     long updated = atol(sql1(h, out, sizeof out,
                              "SELECT updated FROM IMGroupMember WHERE groupId = %u AND userId = %u AND status = 0 "
                              "AND created = %u",
@@ -568,7 +570,8 @@ static void test_shield(void)
     tap_is_str(redis1(h, out, sizeof out, "HEXISTS group_set_%u %u_1", g, BOB), "0",
                "a removed member's shield field is gone");
     tap_is_int(group_change1(alice, g, GROUP_MODIFY_TYPE_ADD, BOB), G_OK, "add it back");
-    tap_is_str(redis1(h, out, sizeof out, "HGET group_set_%u %u_1", g, BOB), "0", "a returning member starts unshielded");
+    tap_is_str(redis1(h, out, sizeof out, "HGET group_set_%u %u_1", g, BOB), "0",
+               "a returning member starts unshielded");
     tap_is_int(shield_in_info(bob, g), 0, "... in MySQL too");
     imgate_client_close(alice);
     imgate_client_close(bob);
@@ -618,8 +621,7 @@ static void test_concurrent_changes(void)
             req.group_id = g;
             req.n_member_id_list = 1;
             req.member_id_list = &uid;
-            imgate_client_send_msg(k ? bob : alice, SID_GROUP, CID_GROUP_CHANGE_MEMBER_REQUEST, &req.base,
-                                   &seqs[k][i]);
+            imgate_client_send_msg(k ? bob : alice, SID_GROUP, CID_GROUP_CHANGE_MEMBER_REQUEST, &req.base, &seqs[k][i]);
         }
     }
     int ok = 0;
@@ -690,7 +692,8 @@ static void test_cli(void)
         tap_diag("%s", text);
     rc = cli(text, sizeof text, "group-create alice alice123 nobody 9999");
     tap_ok(rc == 1 && strstr(text, "result_code: 6\n"), "imgate-cli group-create: a refusal exits 1 with its result");
-    tap_is_int(cli(text, sizeof text, "group-add alice alice123 notanumber 1"), 2, "imgate-cli: a bad id is a usage error");
+    tap_is_int(cli(text, sizeof text, "group-add alice alice123 notanumber 1"), 2,
+               "imgate-cli: a bad id is a usage error");
 }
 
 /* --- hostile input ---------------------------------------------------------------------------------------- */

@@ -245,8 +245,8 @@ int main(void)
     if (h == NULL)
         tap_bail("cannot start MariaDB/Redis");
     /* A short Redis timeout keeps the outage test quick. */
-    if (harness_node_start(h, "login,group", "[redis]\ntimeout_ms = 500\n[plugin.group]\nwrites_per_minute = 100000\n") !=
-        0)
+    if (harness_node_start(h, "login,group",
+                           "[redis]\ntimeout_ms = 500\n[plugin.group]\nwrites_per_minute = 100000\n") != 0)
         tap_bail("imgated did not start");
     char name[32];
     for (int i = 0; i < N_CLIENTS; i++) {
