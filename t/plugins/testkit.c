@@ -8,6 +8,9 @@
  *   0x0003/0x0301 CID_MSG_DATA -> IMMsgDataAck{msg_id = n-th accepted message}
  *   0x7F00/0x0005 (pre-login) -> a worker job that sleeps 2 s, then replies 0x7F00/0x0006
  *       (keeps a generation busy past the reload drain deadline)
+ *   0x7F00/0x0007 (pre-login, typed IMLoginReq, tracked) -> counts "tracked_started", a 1 s
+ *       worker job, then replies 0x7F00/0x0008 and ends the request; a malformed body ends it
+ *       in on_malformed, as the SDK asks of every tracked request
  * It also tries to take the example plugin's command (0x1000/0x0001), ignoring
  * the answer, so a generation enabling both must be refused by the core.
  */
@@ -91,6 +94,47 @@ static void on_slow(void *st_, const imgate_request *req)
         free(job);
 }
 
+typedef struct tracked_job {
+    testkit *st;
+    imgate_reply_to to;
+} tracked_job;
+
+static void tracked_sleep(imgate_worker *w, void *state, void *arg)
+{
+    struct timespec ts = {1, 0};
+    nanosleep(&ts, NULL);
+}
+
+static void tracked_done(void *state, void *arg, int status)
+{
+    tracked_job *job = arg;
+    job->st->api->reply(&job->to, 0x0008, NULL);
+    job->st->api->request_done(&job->to);
+    free(job);
+}
+
+static void on_tracked(void *st_, const imgate_request *req, const ProtobufCMessage *body)
+{
+    testkit *st = st_;
+    st->api->metric_add(st->self, "tracked_started", 1);
+    tracked_job *job = malloc(sizeof *job);
+    imgate_reply_to to = IMGATE_REPLY_TO(req);
+    if (job == NULL) {
+        st->api->request_done(&to);
+        return;
+    }
+    job->st = st;
+    job->to = to;
+    st->api->submit_job(st->self, 0, tracked_sleep, tracked_done, job);
+}
+
+static void on_tracked_malformed(void *st_, const imgate_request *req)
+{
+    testkit *st = st_;
+    imgate_reply_to to = IMGATE_REPLY_TO(req);
+    st->api->request_done(&to);
+}
+
 static void on_close(void *st_, const imgate_conn_info *conn)
 {
     testkit *st = st_;
@@ -100,6 +144,9 @@ static void on_close(void *st_, const imgate_conn_info *conn)
 /* Rate-limited like the message plugin's CID_MSG_DATA: the core enforces the per-second budget. */
 static const imgate_handler_def msg_data_handler = {0x0003, 0x0301, IMGATE_HANDLER_RATE_LIMITED, NULL, on_msg_data,
                                                     NULL};
+static const imgate_handler_def tracked_handler = {TESTKIT_SERVICE, 0x0007,
+                                                   IMGATE_HANDLER_PRE_LOGIN | IMGATE_HANDLER_TRACKED,
+                                                   &im__login__imlogin_req__descriptor, on_tracked, on_tracked_malformed};
 
 static int testkit_init(imgate_instance *self, const imgate_core_api *api, void **state)
 {
@@ -111,6 +158,7 @@ static int testkit_init(imgate_instance *self, const imgate_core_api *api, void 
     if (api->register_handler(self, TESTKIT_SERVICE, 0x0001, IMGATE_HANDLER_PRE_LOGIN, on_bind) != 0 ||
         api->register_handler(self, TESTKIT_SERVICE, 0x0003, 0, on_kick_pc) != 0 ||
         api->register_handlers(self, &msg_data_handler, 1) != 0 ||
+        api->register_handlers(self, &tracked_handler, 1) != 0 ||
         api->register_handler(self, TESTKIT_SERVICE, 0x0005, IMGATE_HANDLER_PRE_LOGIN, on_slow) != 0 ||
         api->register_close_hook(self, on_close) != 0) {
         free(st);
