@@ -175,6 +175,8 @@ static int check_request(group_plugin *gp, const IM__Group__IMGroupCreateReq *in
         return GROUP_RESULT_INVALID;
     if (in->n_member_id_list == 0)
         return GROUP_RESULT_INVALID;
+    if (in->n_member_id_list > (size_t)gp->cfg.max_members * 2)
+        return GROUP_RESULT_TOO_MANY; /* more ids than any group may hold, even spelled twice: not copied */
     return GROUP_RESULT_OK;
 }
 
