@@ -62,6 +62,8 @@ static void invoke(conn *c, const handler_entry *e, const imgate_pdu_header *h, 
             log_limited(LOG_INFO, "core", "malformed_request", c->address, 20,
                         "event=malformed_request conn=%llu user=%u addr=%s service=0x%04x command=0x%04x len=%zu",
                         (unsigned long long)c->id, req.user_id, c->address, h->service_id, h->command_id, body_len);
+            /* Nothing was counted in flight for it: its handle must not end another request. */
+            req.flags &= ~(uint32_t)IMGATE_HANDLER_TRACKED;
             if (e->on_malformed)
                 e->on_malformed(e->inst->state, &req);
             pb_arena_release(&arena);

@@ -31,3 +31,16 @@ VALUES
   (3, 2, 'carol', 'carol', 'Carol', MD5(CONCAT(MD5('carol123'), '9150')), '9150',
    '13800000003', 'carol@example.com', 'http://localhost/avatar/carol.png',
    2, 0, UNIX_TIMESTAMP(), UNIX_TIMESTAMP(), 0, 'Selling things');
+
+-- A normal group of all three, as an administrator makes one (only clients' temporary groups are
+-- created over the protocol). The group plugin builds its Redis cache on first use.
+INSERT IGNORE INTO `IMGroup`
+  (`id`, `name`, `avatar`, `creator`, `type`, `userCnt`, `status`, `version`, `lastChated`, `updated`, `created`)
+VALUES
+  (1, 'Everyone', 'http://localhost/avatar/everyone.png', 1, 1, 3, 0, 1, 0, UNIX_TIMESTAMP(), UNIX_TIMESTAMP());
+
+INSERT IGNORE INTO `IMGroupMember` (`id`, `groupId`, `userId`, `status`, `created`, `updated`)
+VALUES
+  (1, 1, 1, 0, UNIX_TIMESTAMP(), UNIX_TIMESTAMP()),
+  (2, 1, 2, 0, UNIX_TIMESTAMP(), UNIX_TIMESTAMP()),
+  (3, 1, 3, 0, UNIX_TIMESTAMP(), UNIX_TIMESTAMP());

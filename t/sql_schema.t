@@ -72,7 +72,8 @@ cols[IMDepart]="id departName priority parentId status created updated"
 idx[IMDepart]="idx_departName idx_priority_status"
 cols[IMGroup]="id name avatar creator type userCnt status version lastChated updated created"
 idx[IMGroup]="idx_creator idx_name"
-cols[IMGroupMember]="id groupId userId status created updated"
+# shield: migration 020 (the group plugin keeps a member's group shield in MySQL).
+cols[IMGroupMember]="id groupId userId status shield created updated"
 idx[IMGroupMember]="idx_groupId_updated idx_groupId_userId_status idx_userId_status_updated"
 for i in 0 1 2 3 4 5 6 7; do
 	cols[IMMessage_$i]="id relateId fromId toId msgId content type status updated created"

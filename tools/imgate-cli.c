@@ -256,9 +256,11 @@ static const cli_command gateway_commands[] = {
     {NULL, NULL, 0, 0, NULL, NULL},
 };
 
+extern const cli_command cli_group_commands[];
 /* Every command table, one per feature (cli.h). */
 static const cli_command *const tables[] = {
     gateway_commands,
+    cli_group_commands,
 };
 
 static const cli_command *find_command(const char *name)

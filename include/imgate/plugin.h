@@ -243,7 +243,9 @@ typedef struct imgate_handler_def {
      * Called instead of fn when the body does not decode or validate. NULL
      * means what the reference does for almost every command: nothing is
      * answered and the connection stays. Either way the core counts it
-     * (imgate_malformed_requests_total) and logs it, rate-limited.
+     * (imgate_malformed_requests_total) and logs it, rate-limited. Such a
+     * request is never in flight: req->flags lacks IMGATE_HANDLER_TRACKED,
+     * so request_done on its handle does nothing (calling it is harmless).
      */
     imgate_handler_fn on_malformed;
 } imgate_handler_def;

@@ -3,8 +3,9 @@
  * testkit plugin (t/plugins/testkit.c): the kick rules of protocol H.3, a kicked
  * connection accepting nothing, close hooks, the per-connection CID_MSG_DATA
  * rate limit, the PC and mobile idle timeouts, the output cap for a client
- * that does not read, and a generation kept loaded past its reload drain
- * deadline while a job of it still runs.
+ * that does not read, a generation kept loaded past its reload drain
+ * deadline while a job of it still runs, and the in-flight cap of tracked
+ * requests when a malformed one is ended by its plugin.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -215,6 +216,54 @@ static void test_drain_deadline(void)
     imgate_client_close(c);
 }
 
+/* The testkit counter `name` on node `node` (0 when absent). */
+static long metric(int node, const char *name)
+{
+    int status;
+    char *m = http_get(h, node, "/metrics", &status);
+    char needle[128];
+    snprintf(needle, sizeof needle, "imgate_plugin_%s_total{plugin=\"testkit\"} ", name);
+    const char *at = m ? strstr(m, needle) : NULL;
+    long v = at ? atol(at + strlen(needle)) : 0;
+    free(m);
+    return v;
+}
+
+static void test_malformed_tracked(void)
+{
+    /* Node 1 allows 2 tracked requests in flight per connection. A malformed request between
+     * valid slow ones is ended by its plugin (request_done in on_malformed, as the SDK says of
+     * every tracked request): that must not free a slot another request holds. */
+    imgate_client *c = harness_connect(h, 1);
+    IM__Login__IMLoginReq req = IM__LOGIN__IMLOGIN_REQ__INIT;
+    req.user_name = (char *)"x";
+    req.password = (char *)"";
+    req.online_status = IM__BASE_DEFINE__USER_STAT_TYPE__USER_STATUS_ONLINE;
+    req.client_type = (IM__BaseDefine__ClientType)PC_WINDOWS;
+    uint16_t seq[4];
+    imgate_client_send_msg(c, TESTKIT_SERVICE, TK_TRACKED_JOB, &req.base, &seq[0]);
+    imgate_client_send(c, TESTKIT_SERVICE, TK_TRACKED_JOB, "\xff", 1, &seq[1]);
+    imgate_client_send_msg(c, TESTKIT_SERVICE, TK_TRACKED_JOB, &req.base, &seq[2]);
+    imgate_client_send_msg(c, TESTKIT_SERVICE, TK_TRACKED_JOB, &req.base, &seq[3]);
+    struct timespec ts = {0, 400 * 1000000};
+    nanosleep(&ts, NULL);
+    tap_is_int(metric(1, "tracked_started"), 2,
+               "max_inflight_per_conn = 2: a malformed request ended by its plugin frees no slot of the others");
+    int answered = 0;
+    for (int i = 0; i < 4; i++) {
+        if (i == 1)
+            continue;
+        imgate_client_pdu pdu;
+        if (imgate_client_wait(c, TK_TRACKED_JOB_RSP, seq[i], &pdu, 5000) == IMGATE_CLIENT_OK) {
+            answered++;
+            imgate_client_pdu_free(&pdu);
+        }
+    }
+    tap_is_int(answered, 3, "the three valid requests are all answered");
+    tap_is_int(metric(1, "tracked_started"), 3, "the third ran once a slot was free");
+    imgate_client_close(c);
+}
+
 int main(void)
 {
     h = harness_start("sessions");
@@ -224,12 +273,15 @@ int main(void)
                            "[gateway]\nkick_linger_ms = 500\nidle_timeout_pc_ms = 1500\nidle_timeout_mobile_ms = 3000\n"
                            "max_output = 256k\nmax_frame_prelogin = 64k\nlogin_timeout_ms = 600000\nreload_drain_ms = 500\n") != 0)
         tap_bail("imgated did not start");
+    if (harness_node_start(h, "testkit", "[gateway]\nmax_inflight_per_conn = 2\n") != 1)
+        tap_bail("imgated did not start");
     test_kick_rules();
     test_unknown_after_login();
     test_msg_rate();
     test_idle_timeouts();
     test_output_cap();
     test_drain_deadline();
+    test_malformed_tracked();
     harness_stop(h);
     return tap_done();
 }

@@ -8,6 +8,9 @@
  *   0x0003 session_kick(user, PC, reason 2), like a mobile kicking its PC
  *   SID_MSG/CID_MSG_DATA (rate-limited) -> IMMsgDataAck{msg_id = n-th accepted message}
  *   0x0005 (pre) a worker job that sleeps 2 s, then 0x0006 (keeps a generation busy)
+ *   0x0007 (pre, tracked) IMLoginReq -> counts "tracked_started", a 1 s worker job, then 0x0008
+ *          and the request ends; a malformed body ends it in on_malformed, as the SDK asks of
+ *          every tracked request
  *   0x0010 (pre) Typed -> 0x0011 Rsp{a = kind, b = other or 0, c = count of many, s = text};
  *          a malformed Typed gets nothing (the core drops it)
  *   0x0012 (pre) Req{a = jobs, b = ms each} -> 0x0013 Rsp{a = ran, b = refused} once all completed
@@ -56,7 +59,7 @@ typedef struct testkit {
     uint32_t accepted;
     int held, most_held; /* tracked requests held right now, and the most at once */
     imgate_service peer;
-    imgate_metric *closed, *closed_kicked, *roles_closed, *logins_seen;
+    imgate_metric *closed, *closed_kicked, *roles_closed, *logins_seen, *tracked_started;
     int *hogged; /* descriptors held by TK_HOG_FDS */
     int n_hogged;
 } testkit;
@@ -125,6 +128,41 @@ static void on_slow(void *st_, const imgate_request *req, const ProtobufCMessage
         return;
     job->to = IMGATE_REPLY_TO(req);
     api->submit_job(st->self, req->conn_id, sleep_two_seconds, slow_done, job);
+}
+
+/* A tracked request that takes a second, and ends (request_done) once answered. */
+typedef struct tracked_job {
+    imgate_reply_to to;
+} tracked_job;
+
+static void sleep_one_second(imgate_worker *w, void *state, void *arg) { sleep_ms(1000); }
+
+static void tracked_job_done(void *state, void *arg, int status)
+{
+    tracked_job *job = arg;
+    api->reply(&job->to, TK_TRACKED_JOB_RSP, NULL);
+    api->request_done(&job->to);
+    free(job);
+}
+
+static void on_tracked_job(void *st_, const imgate_request *req, const ProtobufCMessage *body)
+{
+    testkit *st = st_;
+    api->metric_inc(st->tracked_started, 1);
+    tracked_job *job = malloc(sizeof *job);
+    imgate_reply_to to = IMGATE_REPLY_TO(req);
+    if (job == NULL) {
+        api->request_done(&to);
+        return;
+    }
+    job->to = to;
+    api->submit_job(st->self, 0, sleep_one_second, tracked_job_done, job);
+}
+
+static void on_tracked_job_malformed(void *st_, const imgate_request *req)
+{
+    imgate_reply_to to = IMGATE_REPLY_TO(req);
+    api->request_done(&to); /* never in flight: a no-op, which is the point of the test */
 }
 
 /* Several jobs share one batch record: the last completion answers. */
@@ -496,6 +534,8 @@ static const imgate_handler_def handlers[] = {
     /* Rate-limited like the message plugin's CID_MSG_DATA: the core enforces the per-second budget. */
     {SID_MSG, CID_MSG_DATA, IMGATE_HANDLER_RATE_LIMITED, NULL, on_msg_data, NULL},
     {TESTKIT_SERVICE, TK_SLOW, PRE, NULL, on_slow, NULL},
+    {TESTKIT_SERVICE, TK_TRACKED_JOB, PRE | IMGATE_HANDLER_TRACKED, &im__login__imlogin_req__descriptor, on_tracked_job,
+     on_tracked_job_malformed},
     {TESTKIT_SERVICE, TK_TYPED, PRE, &imgate__testkit__typed__descriptor, on_typed, NULL},
     {TESTKIT_SERVICE, TK_JOBS, PRE, &imgate__testkit__req__descriptor, on_jobs, NULL},
     {TESTKIT_SERVICE, TK_DB, PRE, &imgate__testkit__req__descriptor, on_db, NULL},
@@ -531,6 +571,7 @@ static int testkit_init(imgate_instance *self, const imgate_core_api *core, void
     st->closed_kicked = api->metric_counter(self, "closed_kicked");
     st->roles_closed = api->metric_counter(self, "roles_closed");
     st->logins_seen = api->metric_counter(self, "logins_seen");
+    st->tracked_started = api->metric_counter(self, "tracked_started");
 #ifdef TESTKIT_REQUIRE_PEER
     uint32_t import_flags = 0;
 #else

@@ -12,6 +12,8 @@
 #define TK_KICK_PC 0x0003
 #define TK_SLOW 0x0005
 #define TK_SLOW_RSP 0x0006
+#define TK_TRACKED_JOB 0x0007
+#define TK_TRACKED_JOB_RSP 0x0008
 #define TK_TYPED 0x0010
 #define TK_TYPED_RSP 0x0011
 #define TK_JOBS 0x0012
