@@ -66,10 +66,11 @@ port() {
 		(echo > "/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
 	done
 }
-p=$(port); hp=$(port)
 mkdir -p "$work/plugins"
 cp "$src/example.so" "$src/legacy11.so" "$work/plugins/"
-cat > "$work/imgated.ini" <<INI
+export LD_LIBRARY_PATH=$dest$libdir
+write_ini() {
+	cat > "$work/imgated.ini" <<INI
 [gateway]
 listen = 127.0.0.1:$p
 [http]
@@ -80,12 +81,28 @@ enable = example, legacy11
 [plugin.example]
 version = out-of-tree-1
 INI
-export LD_LIBRARY_PATH=$dest$libdir
+}
+p=$(port); hp=$(port)
+write_ini
 "$dest$prefix/sbin/imgated" -t -c "$work/imgated.ini" > /dev/null
 ok $? "installed imgated -t accepts the config"
-"$dest$prefix/sbin/imgated" -c "$work/imgated.ini" 2> "$work/imgated.log" &
-pid=$!
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$hp/health" > /dev/null && break; sleep 0.1; done
+# A port found free can be taken by another test before the daemon binds it: start again
+# with new ports if the daemon exits instead of answering.
+for attempt in 1 2 3; do
+	"$dest$prefix/sbin/imgated" -c "$work/imgated.ini" 2> "$work/imgated.log" &
+	pid=$!
+	up=1
+	for _ in $(seq 100); do
+		curl -sf "http://127.0.0.1:$hp/health" > /dev/null && { up=0; break; }
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	[ $up -eq 0 ] && break
+	kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+	echo "# start attempt $attempt failed:"; sed 's/^/#   /' "$work/imgated.log" | tail -3
+	p=$(port); hp=$(port)
+	write_ini
+done
 out=$("$dest$prefix/bin/imgate-cli" -p "$p" example 2>&1)
 echo "$out" | grep -q 'version: out-of-tree-1' && echo "$out" | grep -q 'greeting: hello from the example plugin'
 ok $? "the installed imgate-cli gets the out-of-tree plugin's reply"
