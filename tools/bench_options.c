@@ -48,6 +48,7 @@ void bench_options_usage(FILE *out)
             "       imgate-bench self-test\n"
             "scenarios:\n"
             "  login   each virtual client loops: connect, IMLoginReq, wait for IMLoginRes, close\n"
+            "  presence-hold  each virtual client logs in once and stays online until --timeout-ms\n"
             "options:\n"
             "  -H, --host HOST          imgated's client address (default 127.0.0.1)\n"
             "  -p, --port PORT          its TeamTalk port (default 8000)\n"

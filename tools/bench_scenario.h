@@ -62,5 +62,6 @@ typedef struct {
 
 /* The scenarios, one file each. */
 extern const bench_scenario bench_scenario_login;
+extern const bench_scenario bench_scenario_presence_hold;
 
 #endif

@@ -28,6 +28,7 @@
 /* To add a scenario: write bench_scenario_NAME.c and add it here. */
 static const bench_scenario *const scenarios[] = {
     &bench_scenario_login,
+    &bench_scenario_presence_hold,
 };
 
 static const bench_scenario *find_scenario(const char *name)
