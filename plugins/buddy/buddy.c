@@ -21,6 +21,7 @@ static const imgate_config_key buddy_config_keys[] = {
     {"sync_page_users", IMGATE_CFG_INT, 1, 100000, "5000", NULL},
     /* A page must hold the largest row (~2.3 KB): 4k at least. Keep it under [gateway] max_frame - 16. */
     {"sync_page_bytes", IMGATE_CFG_SIZE, 4096, 64 * 1024 * 1024, "1000000", NULL},
+    {"sync_commit_lag_s", IMGATE_CFG_INT, 0, 86400, "1", NULL},
     {"user_info_max", IMGATE_CFG_INT, 1, 400, "400", NULL},
     {"status_max", IMGATE_CFG_INT, 1, 50000, "2000", NULL},
     {"profile_min_interval_ms", IMGATE_CFG_INT, 0, 3600000, "1000", NULL},
@@ -83,6 +84,7 @@ static void read_config(buddy_plugin *bp)
                                                      : SCOPE_EVERYONE;
     bp->cfg.page_users = (uint32_t)buddy_api->config_int(self, "sync_page_users");
     bp->cfg.page_bytes = (uint32_t)buddy_api->config_int(self, "sync_page_bytes");
+    bp->cfg.commit_lag_s = (uint32_t)buddy_api->config_int(self, "sync_commit_lag_s");
     bp->cfg.user_info_max = (uint32_t)buddy_api->config_int(self, "user_info_max");
     bp->cfg.status_max = (uint32_t)buddy_api->config_int(self, "status_max");
     bp->cfg.profile_interval_ms = buddy_api->config_int(self, "profile_min_interval_ms");
@@ -138,9 +140,10 @@ static int buddy_init(imgate_instance *self, const imgate_core_api *api, void **
     }
     static const char *const scope_names[] = {"everyone", "department", "none"};
     api->log(self, IMGATE_LOG_INFO,
-             "event=init status_scope=%s sync_page_users=%u sync_page_bytes=%u user_info_max=%u status_max=%u "
-             "profile_min_interval_ms=%lld",
-             scope_names[bp->cfg.scope], bp->cfg.page_users, bp->cfg.page_bytes, bp->cfg.user_info_max,
+             "event=init status_scope=%s sync_page_users=%u sync_page_bytes=%u sync_commit_lag_s=%u user_info_max=%u "
+             "status_max=%u profile_min_interval_ms=%lld",
+             scope_names[bp->cfg.scope], bp->cfg.page_users, bp->cfg.page_bytes, bp->cfg.commit_lag_s,
+             bp->cfg.user_info_max,
              bp->cfg.status_max, bp->cfg.profile_interval_ms);
     *state = bp;
     return 0;

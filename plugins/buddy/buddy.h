@@ -33,6 +33,7 @@ typedef struct buddy_config {
     status_scope scope;
     uint32_t page_users;        /* rows per all-user / department reply page, at most */
     uint32_t page_bytes;        /* protobuf body of one page, at most */
+    uint32_t commit_lag_s;      /* how late a change may become visible after stamping `updated` */
     uint32_t user_info_max;     /* ids answered per IMUsersInfoReq */
     uint32_t status_max;        /* ids answered per IMUsersStatReq */
     long long profile_interval_ms; /* least time between two profile changes of one connection */

@@ -34,6 +34,8 @@ typedef struct sync_call {
     imgate_reply_to to;
     uint32_t since;
     uint32_t page_users, page_bytes;
+    uint32_t commit_lag_s;
+    uint32_t ceiling;                   /* latest_update_time never exceeds it; 0 = not read yet */
     uint32_t cursor_updated, cursor_id; /* the last row sent */
     uint32_t prev_latest;               /* latest_update_time the client holds now */
     unsigned pages;
@@ -131,6 +133,10 @@ static int on_row(void *ctx)
  *   - the last page: the newest change, as the reference answers;
  *   - the others: one second less than their newest row, so the last page's
  *     value always differs from the one before it;
+ *   - never later than the database's clock minus sync_commit_lag_s: a row
+ *     stamped by a transaction that commits up to that long after it set
+ *     `updated` was invisible to this read, and must still be >= the
+ *     client's next starting point;
  *   - and never the value the client holds already (the request's, then the
  *     previous page's): the Windows client ignores a reply whose
  *     latest_update_time equals its saved time, and would skip that page.
@@ -141,7 +147,21 @@ static uint32_t page_latest(const sync_call *call, uint32_t newest)
     if (call->n_rows == 0)
         return call->pages == 0 ? call->since : call->prev_latest;
     uint32_t latest = call->more && newest > 0 ? newest - 1 : newest;
+    if (latest > call->ceiling)
+        latest = call->ceiling;
     return latest == call->prev_latest && latest > 0 ? latest - 1 : latest;
+}
+
+/* WORKER. The ceiling from the database's own clock (the one `updated` is stamped with). */
+static int read_ceiling(imgate_worker *w, sync_call *call)
+{
+    uint32_t now = 0;
+    imgate_db_bind out[] = {IMGATE_DB_U32(&now)};
+    int rc = buddy_api->db_query(w, IMGATE_DB_REPLICA, "SELECT UNIX_TIMESTAMP()", NULL, 0, out, 1);
+    if (rc != 1)
+        return rc < 0 ? rc : IMGATE_EDB;
+    call->ceiling = now > call->commit_lag_s ? now - call->commit_lag_s : 0;
+    return 0;
 }
 
 static void frame_page(sync_call *call, uint32_t latest)
@@ -181,6 +201,11 @@ static void fetch_page(imgate_worker *w, void *state, void *arg)
     }
     b->call = call;
     b->row = row;
+    if (call->ceiling == 0 && (call->failed = read_ceiling(w, call)) != 0) {
+        free(row);
+        free(b);
+        return;
+    }
     imgate_db_bind cols[16];
     size_t n_cols = kind->bind_row(row, cols);
     uint32_t limit = call->page_users + 1;
@@ -323,6 +348,7 @@ void paged_sync_start(buddy_plugin *bp, const imgate_request *req, const sync_ki
     call->since = since;
     call->page_users = bp->cfg.page_users;
     call->page_bytes = bp->cfg.page_bytes;
+    call->commit_lag_s = bp->cfg.commit_lag_s;
     call->cursor_updated = since;
     call->prev_latest = since;
     call->started_ms = buddy_now_ms();

@@ -9,6 +9,8 @@
  */
 #include <stdio.h>
 #include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "buddy_util.h"
 
@@ -217,7 +219,7 @@ static void test_users_incremental(void)
 static void test_paging_rules(void)
 {
     /* 20 users changed in the same second T1, 3 more at T1 + 1. */
-    const uint32_t T1 = 2100000000u; /* later than any other row's time */
+    const uint32_t T1 = 1710000000u; /* later than every other row (the caller moved the edited ones back) */
     for (unsigned i = 0; i < 23; i++) {
         char name[32];
         snprintf(name, sizeof name, "pg%02u", i);
@@ -285,6 +287,42 @@ static void test_paging_rules(void)
     long long want = sql_num(h, "SELECT COUNT(*) FROM IMDepart");
     tap_ok(dpages == (size_t)((want + 6) / 7) && (long long)depts == want, "departments are paged the same way (%zu in %zu pages)",
            depts, dpages);
+    imgate_client_close(c);
+}
+
+/*
+ * A writer whose transaction commits 2 s after it stamped `updated` (node 1: sync_commit_lag_s
+ * = 3): a sync meanwhile cannot see the row, and the latest_update_time it hands out must still
+ * be at or before that stamp, so the next sync brings the row.
+ */
+static void test_commit_lag(void)
+{
+    imgate_client *c = buddy_login(h, 1, "pg02", CLIENT_WINDOWS);
+    pid_t writer = fork();
+    if (writer == 0) {
+        int rc = harness_sql(h,
+                             "BEGIN; UPDATE IMUser SET nick = 'late commit', updated = UNIX_TIMESTAMP() WHERE id = 301;"
+                             " DO SLEEP(2); COMMIT",
+                             NULL, 0);
+        _exit(rc == 0 ? 0 : 1);
+    }
+    struct timespec pause = {1, 0};
+    nanosleep(&pause, NULL);
+    sqlf(h, "UPDATE IMUser SET nick = 'on time', updated = UNIX_TIMESTAMP() WHERE id = 302");
+    sync_result r;
+    sync_users(c, 1710000000u, &r);
+    tap_ok(find_user(&r, 302) && strcmp(find_user(&r, 302)->nick, "on time") == 0 && find_user(&r, 301) &&
+               strcmp(find_user(&r, 301)->nick, "late commit") != 0,
+           "commit lag: a sync during the slow transaction sees the other change, not the uncommitted one");
+    long long db_now = sql_num(h, "SELECT UNIX_TIMESTAMP()");
+    tap_ok(r.latest <= (uint32_t)db_now - 3, "its latest_update_time stays sync_commit_lag_s behind the database clock");
+    int status = -1;
+    waitpid(writer, &status, 0);
+    tap_ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the slow transaction committed");
+    uint32_t cursor = r.latest;
+    sync_users(c, cursor, &r);
+    tap_ok(find_user(&r, 301) && strcmp(find_user(&r, 301)->nick, "late commit") == 0,
+           "the late-committed change comes in the next sync from that latest_update_time");
     imgate_client_close(c);
 }
 
@@ -473,7 +511,7 @@ int main(void)
     if (h == NULL)
         tap_bail("cannot start MariaDB/Redis");
     if (harness_node_start(h, "login,buddy", NULL) != 0 ||
-        harness_node_start(h, "login,buddy", "[plugin.buddy]\nsync_page_users = 7\n") != 1)
+        harness_node_start(h, "login,buddy", "[plugin.buddy]\nsync_page_users = 7\nsync_commit_lag_s = 3\n") != 1)
         tap_bail("imgated did not start");
     buddy_add_department(h, 1, "Engineering", 0, T0 + 100);
     buddy_add_department(h, 2, "Sales", 1, T0 + 200);
@@ -490,7 +528,10 @@ int main(void)
     test_cli();
     test_users_incremental();
     test_user_info();
+    /* The next tests count users from a fixed time: move the ones edited "now" out of their way. */
+    sqlf(h, "UPDATE IMUser SET updated = %u WHERE id BETWEEN 101 AND 105", T0 + 900);
     test_paging_rules();
+    test_commit_lag();
     test_large_directory();
     harness_stop(h);
     return tap_done();
