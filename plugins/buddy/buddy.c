@@ -10,6 +10,7 @@
 #include "IM.Buddy.pb-c.h"
 #include "audio_text.h"
 #include "buddy.h"
+#include "paged_sync.h"
 
 const imgate_core_api *buddy_api;
 
@@ -22,6 +23,7 @@ static const imgate_config_key buddy_config_keys[] = {
     /* A page must hold the largest row (~2.3 KB): 4k at least. Keep it under [gateway] max_frame - 16. */
     {"sync_page_bytes", IMGATE_CFG_SIZE, 4096, 64 * 1024 * 1024, "1000000", NULL},
     {"sync_commit_lag_s", IMGATE_CFG_INT, 0, 86400, "1", NULL},
+    {"sync_concurrency", IMGATE_CFG_INT, 1, 100000, "32", NULL},
     {"user_info_max", IMGATE_CFG_INT, 1, 400, "400", NULL},
     {"status_max", IMGATE_CFG_INT, 1, 50000, "2000", NULL},
     {"profile_min_interval_ms", IMGATE_CFG_INT, 0, 3600000, "1000", NULL},
@@ -85,6 +87,7 @@ static void read_config(buddy_plugin *bp)
     bp->cfg.page_users = (uint32_t)buddy_api->config_int(self, "sync_page_users");
     bp->cfg.page_bytes = (uint32_t)buddy_api->config_int(self, "sync_page_bytes");
     bp->cfg.commit_lag_s = (uint32_t)buddy_api->config_int(self, "sync_commit_lag_s");
+    bp->cfg.sync_concurrency = (uint32_t)buddy_api->config_int(self, "sync_concurrency");
     bp->cfg.user_info_max = (uint32_t)buddy_api->config_int(self, "user_info_max");
     bp->cfg.status_max = (uint32_t)buddy_api->config_int(self, "status_max");
     bp->cfg.profile_interval_ms = buddy_api->config_int(self, "profile_min_interval_ms");
@@ -100,6 +103,7 @@ static void make_metrics(buddy_plugin *bp)
     bp->sync_bytes = buddy_api->metric_counter(self, "sync_bytes");
     bp->sync_refused = buddy_api->metric_counter(self, "syncs_refused_busy");
     bp->sync_abandoned = buddy_api->metric_counter(self, "syncs_abandoned");
+    bp->syncs_queued = buddy_api->metric_counter(self, "syncs_queued");
     bp->user_info_requests = buddy_api->metric_counter(self, "user_info_requests");
     bp->status_requests = buddy_api->metric_counter(self, "status_requests");
     bp->ids_truncated = buddy_api->metric_counter(self, "id_lists_truncated");
@@ -140,15 +144,20 @@ static int buddy_init(imgate_instance *self, const imgate_core_api *api, void **
     }
     static const char *const scope_names[] = {"everyone", "department", "none"};
     api->log(self, IMGATE_LOG_INFO,
-             "event=init status_scope=%s sync_page_users=%u sync_page_bytes=%u sync_commit_lag_s=%u user_info_max=%u "
-             "status_max=%u profile_min_interval_ms=%lld",
+             "event=init status_scope=%s sync_page_users=%u sync_page_bytes=%u sync_commit_lag_s=%u sync_concurrency=%u "
+             "user_info_max=%u status_max=%u profile_min_interval_ms=%lld",
              scope_names[bp->cfg.scope], bp->cfg.page_users, bp->cfg.page_bytes, bp->cfg.commit_lag_s,
+             bp->cfg.sync_concurrency,
              bp->cfg.user_info_max,
              bp->cfg.status_max, bp->cfg.profile_interval_ms);
     *state = bp;
     return 0;
 }
 
-static void buddy_fini(void *state) { free(state); }
+static void buddy_fini(void *state)
+{
+    paged_sync_drop_waiting(state);
+    free(state);
+}
 
 IMGATE_PLUGIN(.name = "buddy", .version = "1.2", .init = buddy_init, .fini = buddy_fini, .config = buddy_config_keys);

@@ -34,18 +34,24 @@ typedef struct buddy_config {
     uint32_t page_users;        /* rows per all-user / department reply page, at most */
     uint32_t page_bytes;        /* protobuf body of one page, at most */
     uint32_t commit_lag_s;      /* how late a change may become visible after stamping `updated` */
+    uint32_t sync_concurrency;  /* all-user / department syncs paging at once on this node */
     uint32_t user_info_max;     /* ids answered per IMUsersInfoReq */
     uint32_t status_max;        /* ids answered per IMUsersStatReq */
     long long profile_interval_ms; /* least time between two profile changes of one connection */
 } buddy_config;
 
+typedef struct sync_call sync_call; /* paged_sync.c */
+
 typedef struct buddy_plugin {
     imgate_instance *self;
     buddy_config cfg;
+    /* Paged syncs (paged_sync.c): how many hold a slot, and those waiting for one, oldest first. */
+    unsigned sync_active;
+    sync_call *sync_waiting, *sync_waiting_tail;
     imgate_service users; /* imgate.users (login plugin); table NULL when it is not loaded */
     /* latest_msg_data of an audio message: encrypt("[语音]") under aes_key (protocol A.3). */
     char audio_text[64];
-    imgate_metric *user_syncs, *dept_syncs, *sync_pages, *sync_rows, *sync_bytes, *sync_refused, *sync_abandoned,
+    imgate_metric *user_syncs, *dept_syncs, *sync_pages, *sync_rows, *sync_bytes, *sync_refused, *sync_abandoned, *syncs_queued,
         *user_info_requests, *status_requests, *ids_truncated, *status_notifies, *status_notify_deliveries,
         *status_notify_bytes, *status_notify_ns, *sign_changes, *avatar_changes, *profile_refused,
         *session_requests, *sessions_removed, *db_failures;

@@ -6,6 +6,7 @@
  *         into the page buffer until the byte budget is reached
  * loop:   copy the page to the connection; once its output queue is below one
  *         page, read the next one (a 5 ms one-shot timer polls meanwhile)
+ * At most sync_concurrency pages are being read at once on the node (slots, below).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -22,14 +23,18 @@
 #define HEAD_ROOM 12
 /* Field 20 behind them: a two-byte tag, a one-byte length and PAGED_SYNC_MORE. */
 #define TAIL_ROOM (3 + sizeof PAGED_SYNC_MORE)
+/* A page buffer's first size; it grows to the page. */
+#define INITIAL_CAP (HEAD_ROOM + TAIL_ROOM + 16384)
 /* Wire tags (field number << 3 | wire type). */
 #define TAG_USER_ID ((1u << 3) | 0u)
 #define TAG_LATEST ((2u << 3) | 0u)
 #define TAG_ENTRY ((3u << 3) | 2u)
 #define TAG_ATTACH ((20u << 3) | 2u)
 
-typedef struct sync_call {
+struct sync_call {
     buddy_plugin *bp;
+    sync_call *next_waiting; /* the node-wide queue of syncs waiting for a slot */
+    int active;              /* holds one of the sync_concurrency slots */
     const sync_kind *kind;
     imgate_reply_to to;
     uint32_t since;
@@ -48,7 +53,7 @@ typedef struct sync_call {
     size_t entries_len, n_rows;
     int more;
     int failed; /* an IMGATE_E* code when the page could not be built */
-} sync_call;
+};
 
 static size_t varint_size(uint64_t v)
 {
@@ -230,26 +235,81 @@ static void fetch_page(imgate_worker *w, void *state, void *arg)
 
 /* --- loop thread ------------------------------------------------------------------------------- */
 
+/*
+ * Slots. A sync holds one from the moment its next page is to be read until that page has been
+ * handed to the connection: sync_concurrency bounds the page buffers alive and the worker time
+ * paged syncs take, whatever the number of clients syncing at once (after a restart, say). A
+ * sync waiting for its reader to drain the previous page holds neither a slot nor a buffer, so
+ * slow readers cannot starve the others. Syncs wanting a slot queue FIFO (turn by turn, a page
+ * each) in this generation's state; a non-empty queue implies busy slots, whose jobs keep the
+ * generation alive, and every released slot starts the next in line.
+ */
+static void page_ready(void *state, void *arg, int status);
+static void next_page(sync_call *call);
+
+static void release_slot(sync_call *call)
+{
+    if (!call->active)
+        return;
+    call->active = 0;
+    call->bp->sync_active--;
+    free(call->buf);
+    call->buf = NULL;
+    call->cap = 0;
+}
+
+static void finish(sync_call *call);
+
+static void start_waiting(buddy_plugin *bp)
+{
+    while (bp->sync_waiting != NULL && bp->sync_active < bp->cfg.sync_concurrency) {
+        sync_call *call = bp->sync_waiting;
+        bp->sync_waiting = call->next_waiting;
+        call->next_waiting = NULL;
+        if (bp->sync_waiting == NULL)
+            bp->sync_waiting_tail = NULL;
+        imgate_conn_info info;
+        if (buddy_api->conn_info(bp->self, call->to.conn_id, &info) != IMGATE_OK ||
+            (call->buf = malloc(INITIAL_CAP)) == NULL) {
+            finish(call); /* gone while it waited (or no memory) */
+            continue;
+        }
+        call->cap = INITIAL_CAP;
+        call->active = 1;
+        bp->sync_active++;
+        /* Keyed by the connection: its pages, and its other requests, complete in order. */
+        buddy_api->submit_job(bp->self, call->to.conn_id, fetch_page, page_ready, call);
+    }
+}
+
+static void want_slot(sync_call *call)
+{
+    buddy_plugin *bp = call->bp;
+    if (bp->sync_waiting_tail)
+        bp->sync_waiting_tail->next_waiting = call;
+    else
+        bp->sync_waiting = call;
+    bp->sync_waiting_tail = call;
+    if (bp->sync_active >= bp->cfg.sync_concurrency)
+        buddy_api->metric_inc(bp->syncs_queued, 1);
+    start_waiting(bp);
+}
+
 static void finish(sync_call *call)
 {
     buddy_plugin *bp = call->bp;
+    int had_slot = call->active;
+    release_slot(call);
     buddy_conn *slot = buddy_conn_slot(bp, call->to.conn_id);
     if (slot)
         *((uint8_t *)slot + call->kind->slot_flag_offset) = 0;
     buddy_api->request_done(&call->to);
-    free(call->buf);
     free(call);
+    if (had_slot)
+        start_waiting(bp);
 }
 
-static void page_ready(void *state, void *arg, int status);
-
-static void submit(sync_call *call)
-{
-    /* Keyed by the connection: its pages, and its other requests, complete in order. */
-    buddy_api->submit_job(call->bp->self, call->to.conn_id, fetch_page, page_ready, call);
-}
-
-static void next_page(sync_call *call);
+/* --- loop thread: one page after the other ------------------------------------------------------ */
 
 static void pace_tick(void *state, void *arg) { next_page(arg); }
 
@@ -276,7 +336,7 @@ static void next_page(sync_call *call)
             return;
         /* A replaced generation starts no timers: finish the reply unpaced rather than never. */
     }
-    submit(call);
+    want_slot(call);
 }
 
 static void page_ready(void *state, void *arg, int status)
@@ -293,24 +353,28 @@ static void page_ready(void *state, void *arg, int status)
         finish(call);
         return;
     }
-    /* A gone connection, or one over its output cap (the core closes it): nothing more to do. */
-    if (buddy_api->send(bp->self, call->to.conn_id, call->to.service_id, call->kind->rsp_cid, call->to.seq_num,
-                        call->buf + call->body_off, call->body_len) != IMGATE_OK) {
+    /* Fails for a gone connection, or one over its output cap (the core closes it). */
+    int rc = buddy_api->send(bp->self, call->to.conn_id, call->to.service_id, call->kind->rsp_cid,
+                             call->to.seq_num, call->buf + call->body_off, call->body_len);
+    size_t frame = call->body_len + IMGATE_PDU_HEADER_LEN;
+    release_slot(call);
+    start_waiting(bp);
+    if (rc != IMGATE_OK) {
         finish(call);
         return;
     }
     call->pages++;
     call->rows_total += call->n_rows;
-    call->bytes_total += call->body_len + IMGATE_PDU_HEADER_LEN;
+    call->bytes_total += frame;
     buddy_api->metric_inc(bp->sync_pages, 1);
     buddy_api->metric_inc(bp->sync_rows, call->n_rows);
-    buddy_api->metric_inc(bp->sync_bytes, call->body_len + IMGATE_PDU_HEADER_LEN);
+    buddy_api->metric_inc(bp->sync_bytes, frame);
     if (!call->more) {
-        buddy_api->log(bp->self, IMGATE_LOG_DEBUG,
-                       "event=sync_done kind=%s user_id=%u since=%u pages=%u rows=%llu bytes=%llu ms=%lld",
-                       call->kind->name, call->to.user_id, call->since, call->pages,
-                       (unsigned long long)call->rows_total, (unsigned long long)call->bytes_total,
-                       buddy_now_ms() - call->started_ms);
+        buddy_api->log_limited(bp->self, IMGATE_LOG_DEBUG, "sync_done", 50,
+                               "event=sync_done kind=%s user_id=%u since=%u pages=%u rows=%llu bytes=%llu ms=%lld",
+                               call->kind->name, call->to.user_id, call->since, call->pages,
+                               (unsigned long long)call->rows_total, (unsigned long long)call->bytes_total,
+                               buddy_now_ms() - call->started_ms);
         finish(call);
         return;
     }
@@ -334,11 +398,7 @@ void paged_sync_start(buddy_plugin *bp, const imgate_request *req, const sync_ki
         return;
     }
     sync_call *call = calloc(1, sizeof *call);
-    size_t cap = HEAD_ROOM + TAIL_ROOM + 16384;
-    uint8_t *buf = malloc(cap);
-    if (call == NULL || buf == NULL) {
-        free(call);
-        free(buf);
+    if (call == NULL) {
         buddy_api->request_done(&to);
         return;
     }
@@ -352,9 +412,18 @@ void paged_sync_start(buddy_plugin *bp, const imgate_request *req, const sync_ki
     call->cursor_updated = since;
     call->prev_latest = since;
     call->started_ms = buddy_now_ms();
-    call->buf = buf;
-    call->cap = cap;
     *running = 1;
     buddy_api->metric_inc(counter, 1);
-    submit(call);
+    want_slot(call);
+}
+
+void paged_sync_drop_waiting(buddy_plugin *bp)
+{
+    while (bp->sync_waiting) {
+        sync_call *call = bp->sync_waiting;
+        bp->sync_waiting = call->next_waiting;
+        free(call->buf);
+        free(call);
+    }
+    bp->sync_waiting_tail = NULL;
 }

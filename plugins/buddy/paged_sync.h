@@ -8,7 +8,9 @@
  * of body per page at most; each page is packed on the worker and only
  * copied to the connection on the loop. The next page is read once the
  * connection's output queue has drained below one page, so a large
- * directory never piles up in memory or trips [gateway] max_output.
+ * directory never piles up in memory or trips [gateway] max_output. At most
+ * sync_concurrency pages are being read on the node at once; a sync waiting
+ * for its reader holds none.
  *
  * What a client sees (README.md, "Large directories"): one reply per page,
  * all with the request's seq. Every page but the last carries attach_data =
@@ -51,5 +53,9 @@ typedef struct sync_kind {
 /* Starts answering `req` (an IMGATE_HANDLER_TRACKED request) from `since`. */
 void paged_sync_start(buddy_plugin *bp, const imgate_request *req, const sync_kind *kind, uint32_t since,
                       imgate_metric *counter);
+
+/* At fini: frees what still waits for a slot (nothing can: a waiting sync implies an active one,
+ * which keeps the generation alive). */
+void paged_sync_drop_waiting(buddy_plugin *bp);
 
 #endif

@@ -379,6 +379,37 @@ static void test_large_directory(void)
     tap_ok(buddy_metric(h, 0, "sync_pages") - pages_before == (long long)pages.n, "/metrics counts the pages");
     buddy_pages_free(&pages);
 
+    /* Node 0 reads one page at a time (sync_concurrency = 1): two clients syncing at once take turns,
+     * and the one not reading (yet) does not hold up the other. */
+    imgate_client *peer = buddy_login(h, 0, "pg03", CLIENT_WINDOWS);
+    long long queued_before = buddy_metric(h, 0, "syncs_queued");
+    buddy_pages peer_pages;
+    IM__Buddy__IMAllUserReq both = IM__BUDDY__IMALL_USER_REQ__INIT;
+    uint16_t s1;
+    imgate_client_send_msg(peer, SID_BUDDY_LIST, CID_BUDDY_LIST_ALL_USER_REQUEST, &both.base, &s1);
+    buddy_all_users(c, 0, &pages);
+    memset(&peer_pages, 0, sizeof peer_pages);
+    for (peer_pages.n = 0; peer_pages.n < 64; peer_pages.n++) {
+        if (imgate_client_wait(peer, CID_BUDDY_LIST_ALL_USER_RESPONSE, s1, &peer_pages.pdu[peer_pages.n], 20000) != 0)
+            break;
+        IM__Buddy__IMAllUserRsp *rsp =
+            im__buddy__imall_user_rsp__unpack(NULL, peer_pages.pdu[peer_pages.n].body_len, peer_pages.pdu[peer_pages.n].body);
+        int more = rsp && buddy_marker_more(rsp->has_attach_data, rsp->attach_data);
+        if (rsp)
+            im__buddy__imall_user_rsp__free_unpacked(rsp, NULL);
+        if (!more) {
+            peer_pages.complete = 1;
+            peer_pages.n++;
+            break;
+        }
+    }
+    tap_ok(pages.complete && peer_pages.complete && pages.n == peer_pages.n,
+           "two full syncs at once with one slot, one reader idle meanwhile: both complete, the same pages");
+    tap_ok(buddy_metric(h, 0, "syncs_queued") > queued_before, "they took turns for the slot");
+    buddy_pages_free(&pages);
+    buddy_pages_free(&peer_pages);
+    imgate_client_close(peer);
+
     /* A second sync on the same connection while one runs is not started (memory per connection is bounded). */
     IM__Buddy__IMAllUserReq req = IM__BUDDY__IMALL_USER_REQ__INIT;
     uint16_t first, second;
@@ -510,7 +541,7 @@ int main(void)
     h = harness_start("buddy_directory");
     if (h == NULL)
         tap_bail("cannot start MariaDB/Redis");
-    if (harness_node_start(h, "login,buddy", NULL) != 0 ||
+    if (harness_node_start(h, "login,buddy", "[plugin.buddy]\nsync_concurrency = 1\n") != 0 ||
         harness_node_start(h, "login,buddy", "[plugin.buddy]\nsync_page_users = 7\nsync_commit_lag_s = 3\n") != 1)
         tap_bail("imgated did not start");
     buddy_add_department(h, 1, "Engineering", 0, T0 + 100);
