@@ -29,7 +29,7 @@ typedef struct info_call {
     size_t n_ids;
     imgate_user *users; /* n_ids slots */
     size_t n_users;
-    imgate_user row;
+    imgate_user *row; /* the row being fetched (the worker's) */
     int failed;
 } info_call;
 
@@ -45,7 +45,7 @@ static int keep_row(void *ctx)
 {
     info_call *call = ctx;
     if (call->n_users < call->n_ids)
-        call->users[call->n_users++] = call->row;
+        call->users[call->n_users++] = *call->row;
     return 0;
 }
 
@@ -58,8 +58,16 @@ static int by_user_id(const void *a, const void *b)
 static void read_users(imgate_worker *w, void *state, void *arg)
 {
     info_call *call = arg;
+    /* Allocated here, not when queued: a queued request holds only its ids. */
+    call->users = calloc(call->n_ids, sizeof *call->users);
+    if (call->users == NULL) {
+        call->failed = IMGATE_ENOMEM;
+        return;
+    }
+    imgate_user row;
+    call->row = &row;
     imgate_db_bind cols[USER_ROW_NCOLS];
-    user_row_binds(&call->row, cols);
+    user_row_binds(&row, cols);
     for (size_t start = 0; start < call->n_ids; start += IN_CHUNK) {
         uint32_t chunk[IN_CHUNK];
         imgate_db_bind params[IN_CHUNK];
@@ -148,12 +156,6 @@ void buddy_on_users_info(void *state, const imgate_request *req, const ProtobufC
     call->n_ids = distinct;
     if (distinct == 0) {
         users_read(bp, call, IMGATE_OK);
-        return;
-    }
-    call->users = calloc(distinct, sizeof *call->users);
-    if (call->users == NULL) {
-        buddy_api->request_done(&to);
-        free_call(call);
         return;
     }
     buddy_api->submit_job(bp->self, req->conn_id, read_users, users_read, call);
