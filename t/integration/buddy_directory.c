@@ -172,6 +172,14 @@ static void test_users_full(void)
     if (rsp)
         im__buddy__imall_user_rsp__free_unpacked(rsp, NULL);
     buddy_pages_free(&pages);
+
+    uint16_t seq;
+    const uint8_t junk[] = {0x08, 0x65}; /* user_id only: latest_update_time is required */
+    imgate_client_send(c, SID_BUDDY_LIST, CID_BUDDY_LIST_ALL_USER_REQUEST, junk, sizeof junk, &seq);
+    imgate_client_pdu pdu;
+    tap_is_int(imgate_client_wait(c, CID_BUDDY_LIST_ALL_USER_RESPONSE, seq, &pdu, 700), IMGATE_CLIENT_TIMEOUT,
+               "all users: a malformed body gets no answer");
+    tap_ok(heartbeat_ok(c), "all users: the connection stays usable");
     imgate_client_close(c);
 }
 
@@ -488,14 +496,21 @@ static void test_user_info(void)
     imgate_client_close(c);
 
     /* Before login: the core's gate closes the connection; the plugin never sees the request. */
-    imgate_client *anon = harness_connect(h, 0);
-    IM__Buddy__IMUsersInfoReq req = IM__BUDDY__IMUSERS_INFO_REQ__INIT;
-    req.n_user_id_list = 1;
-    req.user_id_list = many + 400;
-    imgate_client_send_msg(anon, SID_BUDDY_LIST, CID_BUDDY_LIST_USER_INFO_REQUEST, &req.base, &seq);
-    tap_is_int(imgate_client_wait_closed(anon, 3000), IMGATE_CLIENT_CLOSED,
-               "a buddy request before login closes the connection, unanswered");
-    imgate_client_close(anon);
+    static const uint16_t every_request[] = {
+        CID_BUDDY_LIST_DEPARTMENT_REQUEST,        CID_BUDDY_LIST_ALL_USER_REQUEST,
+        CID_BUDDY_LIST_USER_INFO_REQUEST,         CID_BUDDY_LIST_USERS_STATUS_REQUEST,
+        CID_BUDDY_LIST_CHANGE_SIGN_INFO_REQUEST,  CID_BUDDY_LIST_CHANGE_AVATAR_REQUEST,
+        CID_BUDDY_LIST_RECENT_CONTACT_SESSION_REQUEST, CID_BUDDY_LIST_REMOVE_SESSION_REQ,
+    };
+    int all_closed = 1;
+    for (size_t i = 0; i < sizeof every_request / sizeof every_request[0]; i++) {
+        imgate_client *anon = harness_connect(h, 0);
+        const uint8_t body[] = {0x08, 0x65}; /* user_id 101: a request naming a user is still refused */
+        imgate_client_send(anon, SID_BUDDY_LIST, every_request[i], body, sizeof body, &seq);
+        all_closed &= imgate_client_wait_closed(anon, 3000) == IMGATE_CLIENT_CLOSED;
+        imgate_client_close(anon);
+    }
+    tap_ok(all_closed, "each buddy request before login closes the connection, unanswered");
 }
 
 /* --- imgate-cli -------------------------------------------------------------------------------------- */

@@ -136,6 +136,20 @@ static void test_sign_info(void)
     tap_is_int(change_sign(me, "\xc0\xaf", NULL, 0), 1, "an overlong UTF-8 form is refused");
     db_text("SELECT CHAR_LENGTH(sign_info) FROM IMUser WHERE id = 101", got, sizeof got);
     tap_is_str(got, "44", "neither changed anything");
+    /* The body's user_id is not trusted: the change is the connection's user's. */
+    IM__Buddy__IMChangeSignInfoReq foreign = IM__BUDDY__IMCHANGE_SIGN_INFO_REQ__INIT;
+    foreign.user_id = 102;
+    foreign.sign_info = (char *)"not bob's";
+    imgate_client_pdu *fp = buddy_call_pdu(me, CID_BUDDY_LIST_CHANGE_SIGN_INFO_REQUEST, &foreign.base,
+                                           CID_BUDDY_LIST_CHANGE_SIGN_INFO_RESPONSE, 5000);
+    IM__Buddy__IMChangeSignInfoRsp *fr = fp ? im__buddy__imchange_sign_info_rsp__unpack(NULL, fp->body_len, fp->body) : NULL;
+    tap_ok(fr && fr->result_code == 0 && fr->user_id == 101, "a request naming another user_id answers for the connection's user");
+    if (fr)
+        im__buddy__imchange_sign_info_rsp__free_unpacked(fr, NULL);
+    db_text("SELECT sign_info FROM IMUser WHERE id = 102", got, sizeof got);
+    tap_is_str(got, "sign of bob", "and leaves that other user alone");
+    db_text("SELECT sign_info FROM IMUser WHERE id = 101", got, sizeof got);
+    tap_is_str(got, "not bob's", "the change is the connection's user's");
     tap_is_int(change_sign(me, "", NULL, 0), 0, "an empty signature clears it");
     db_text("SELECT CONCAT('[', sign_info, ']') FROM IMUser WHERE id = 101", got, sizeof got);
     tap_is_str(got, "[]", "cleared in IMUser");
@@ -185,6 +199,13 @@ static void test_avatar(void)
     db_text("SELECT CHAR_LENGTH(avatar) FROM IMUser WHERE id = 102", got, sizeof got);
     tap_is_str(got, "255", "and changes nothing");
     tap_is_int(change_avatar(me, "http://\xed\xa0\x80/"), 1, "an encoded surrogate (not UTF-8) is refused");
+    uint16_t seq;
+    const uint8_t junk[] = {0x08, 0x66}; /* user_id only: the required avatar_url is missing */
+    imgate_client_send(me, SID_BUDDY_LIST, CID_BUDDY_LIST_CHANGE_AVATAR_REQUEST, junk, sizeof junk, &seq);
+    imgate_client_pdu pdu;
+    tap_is_int(imgate_client_wait(me, CID_BUDDY_LIST_CHANGE_AVATAR_RESPONSE, seq, &pdu, QUIET_MS),
+               IMGATE_CLIENT_TIMEOUT, "avatar: a malformed body gets no answer");
+    tap_ok(heartbeat_ok(me), "avatar: the connection stays usable");
     imgate_client_close(alice);
     imgate_client_close(me);
 }
