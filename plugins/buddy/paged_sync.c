@@ -90,7 +90,9 @@ static int reserve(sync_call *call, size_t need)
 {
     if (need <= call->cap)
         return 0;
-    size_t cap = call->cap * 2;
+    size_t cap = call->cap * 2, page = (size_t)call->page_bytes + HEAD_ROOM + TAIL_ROOM;
+    if (cap > page)
+        cap = page; /* a page never needs more */
     if (cap < need)
         cap = need;
     uint8_t *grown = realloc(call->buf, cap);
