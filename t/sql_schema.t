@@ -67,7 +67,8 @@ q() { MYSQL_PWD=$MYSQL_PASSWORD mariadb --no-defaults --protocol=socket --socket
 declare -A cols idx charset
 # password_argon2: migration 002 (the login plugin's stronger stored form).
 cols[IMUser]="id sex name domain nick password salt password_argon2 phone email avatar departId status created updated push_shield_status sign_info"
-idx[IMUser]="idx_domain idx_name idx_phone"
+# idx_departId, idx_updated_id: migration 030 (the buddy plugin's paged user sync, department presence).
+idx[IMUser]="idx_departId idx_domain idx_name idx_phone idx_updated_id"
 cols[IMDepart]="id departName priority parentId status created updated"
 idx[IMDepart]="idx_departName idx_priority_status"
 cols[IMGroup]="id name avatar creator type userCnt status version lastChated updated created"

@@ -49,6 +49,7 @@ void bench_options_usage(FILE *out)
             "scenarios:\n"
             "  login   each virtual client loops: connect, IMLoginReq, wait for IMLoginRes, close\n"
             "  group-info  login and group list (not measured), then 10 IMGroupInfoListReq (measured), close\n"
+            "  presence-hold  each virtual client logs in once and stays online until --timeout-ms\n"
             "options:\n"
             "  -H, --host HOST          imgated's client address (default 127.0.0.1)\n"
             "  -p, --port PORT          its TeamTalk port (default 8000)\n"

@@ -63,5 +63,6 @@ typedef struct {
 /* The scenarios, one file each. */
 extern const bench_scenario bench_scenario_login;
 extern const bench_scenario bench_scenario_group_info;
+extern const bench_scenario bench_scenario_presence_hold;
 
 #endif

@@ -29,6 +29,7 @@
 static const bench_scenario *const scenarios[] = {
     &bench_scenario_login,
     &bench_scenario_group_info,
+    &bench_scenario_presence_hold,
 };
 
 static const bench_scenario *find_scenario(const char *name)
