@@ -7,6 +7,7 @@
 #include <event2/event.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,7 +75,8 @@ static void describe(const conn *c, imgate_conn_info *info)
     snprintf(info->address, sizeof info->address, "%s", c->address);
 }
 
-void conn_run_login_hooks(conn *c)
+/* Runs the hook of every plugin that has one (login: offset of login_hook, ...). */
+static void run_hooks(conn *c, size_t hook_offset)
 {
     generation *g = g_server.current;
     if (g == NULL)
@@ -82,11 +84,15 @@ void conn_run_login_hooks(conn *c)
     imgate_conn_info info;
     describe(c, &info);
     generation_ref(g);
-    for (int i = 0; i < g->n_inst; i++)
-        if (g->inst[i]->login_hook)
-            g->inst[i]->login_hook(g->inst[i]->state, &info);
+    for (int i = 0; i < g->n_inst; i++) {
+        imgate_close_hook_fn fn = *(imgate_close_hook_fn *)((char *)g->inst[i] + hook_offset);
+        if (fn)
+            fn(g->inst[i]->state, &info);
+    }
     generation_unref(g);
 }
+
+void conn_run_login_hooks(conn *c) { run_hooks(c, offsetof(imgate_instance, login_hook)); }
 
 static void run_close_hooks(conn *c)
 {
@@ -293,6 +299,7 @@ void conn_kick(conn *c, uint32_t reason)
     metrics_add("imgate_kicks_total", reason == KICK_REASON_DUPLICATE_USER ? "reason=\"duplicate\"" : "reason=\"mobile_kick\"", 1);
     c->kicked = 1;
     c->kicked_ms = now_ms();
+    run_hooks(c, offsetof(imgate_instance, kick_hook));
 }
 
 uint32_t conn_max_frame(const conn *c)

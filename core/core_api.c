@@ -64,6 +64,14 @@ static int api_register_login_hook(imgate_instance *self, imgate_close_hook_fn f
     return IMGATE_OK;
 }
 
+static int api_register_kick_hook(imgate_instance *self, imgate_close_hook_fn fn)
+{
+    if (!self->in_init)
+        return IMGATE_ESTATE;
+    self->kick_hook = fn;
+    return IMGATE_OK;
+}
+
 static int api_export_service(imgate_instance *self, const char *name, uint32_t version, const void *table)
 {
     return generation_export(self, name, version, table);
@@ -753,6 +761,7 @@ static const imgate_core_api api_table = {
     .metric_inc = api_metric_inc,
     .log_limited = api_log_limited,
     .register_login_hook = api_register_login_hook,
+    .register_kick_hook = api_register_kick_hook,
 };
 
 const imgate_core_api *core_api(void) { return &api_table; }

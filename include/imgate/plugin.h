@@ -55,7 +55,8 @@
  *        (IMGATE_HANDLER_TRACKED, request_done), connection roles
  *        (conn_authorize) and per-connection plugin data (conn_data),
  *        services between plugins (export_service, import_service), typed
- *        config getters, metric handles, log rate limiting, login hooks.
+ *        config getters, metric handles, log rate limiting, login and kick
+ *        hooks.
  *
  * Load rule: plugin major == core major and plugin minor <= core minor. A
  * plugin built against an older minor is given the same table: it simply
@@ -621,6 +622,12 @@ struct imgate_core_api {
      * its kicks were sent): `conn` describes it, logged_in set. Presence
      * notifications hang off this and the close hook. */
     int (*register_login_hook)(imgate_instance *self, imgate_close_hook_fn fn);
+    /* ONLY inside init. Asks to be told, on the loop thread, each time a
+     * connection of this node is kicked (protocol H.3): it has just left the
+     * user's session and is served nothing more, though it stays open for
+     * [gateway] kick_linger_ms. `conn` has kicked set. For presence, a kick
+     * is the user leaving that device: its close comes much later. */
+    int (*register_kick_hook)(imgate_instance *self, imgate_close_hook_fn fn);
 };
 
 /*

@@ -137,6 +137,7 @@ static int buddy_init(imgate_instance *self, const imgate_core_api *api, void **
     if (api->register_handlers(self, buddy_handlers, sizeof buddy_handlers / sizeof buddy_handlers[0]) != IMGATE_OK ||
         api->register_login_hook(self, buddy_on_login) != IMGATE_OK ||
         api->register_close_hook(self, buddy_on_close) != IMGATE_OK ||
+        api->register_kick_hook(self, buddy_on_kick) != IMGATE_OK ||
         api->import_service(self, IMGATE_USERS_SERVICE, IMGATE_USERS_VERSION, IMGATE_IMPORT_OPTIONAL, &bp->users) !=
             IMGATE_OK) {
         free(bp);

@@ -85,6 +85,7 @@ void buddy_on_remove_session(void *state, const imgate_request *req, const Proto
 /* Presence notifications (status_notify.c): the login and close hooks. */
 void buddy_on_login(void *state, const imgate_conn_info *conn);
 void buddy_on_close(void *state, const imgate_conn_info *conn);
+void buddy_on_kick(void *state, const imgate_conn_info *conn);
 
 /* A list request's ids beyond `max` are not answered: counted and logged (rate-limited). */
 size_t buddy_bound_ids(buddy_plugin *bp, const imgate_request *req, size_t n, uint32_t max, const char *what);

@@ -194,12 +194,21 @@ static void after_close(void *state, void *arg, const uint32_t *ids, const uint3
         notify_status(state, ids[0], USER_STATUS_OFFLINE, 0);
 }
 
-void buddy_on_close(void *state, const imgate_conn_info *conn)
+/* A PC left: OFFLINE unless the user still has a PC. Presence is asked on a later loop turn, when
+ * a newer PC login that kicked this one is registered. */
+static void pc_left(buddy_plugin *bp, const imgate_conn_info *conn)
 {
-    buddy_plugin *bp = state;
     if (!conn->logged_in || conn->user_id == 0 || imgate_client_class(conn->client_type) != IMGATE_CLASS_PC ||
         bp->cfg.scope == SCOPE_NONE)
         return;
     uint32_t user_id = conn->user_id;
     buddy_api->presence(bp->self, &user_id, 1, after_close, NULL);
 }
+
+void buddy_on_close(void *state, const imgate_conn_info *conn)
+{
+    if (!conn->kicked) /* a kicked connection left the session when it was kicked */
+        pc_left(state, conn);
+}
+
+void buddy_on_kick(void *state, const imgate_conn_info *conn) { pc_left(state, conn); }

@@ -168,10 +168,15 @@ static void validated(void *state, void *arg, int status)
     case V_OK: {
         if (call->reserved)
             lockout_succeeded(lp, &call->ticket);
-        int kicked = login_api->session_bind(lp->self, call->to.conn_id, call->user.id, call->client_type);
-        if (kicked < 0)
-            break; /* the connection went away meanwhile */
+        /* Cached before the bind: the other plugins' login hooks run inside it and read it. */
         login_users_put(lp, &call->user);
+        int kicked = login_api->session_bind(lp->self, call->to.conn_id, call->user.id, call->client_type);
+        if (kicked < 0) {
+            /* The connection went away meanwhile; the row stays only for the user's other ones. */
+            if (login_api->session_conns(lp->self, call->user.id, IMGATE_CLASS_ALL, NULL, 0) == 0)
+                login_users_drop(lp, call->user.id);
+            break;
+        }
         reply_success(call);
         if (imgate_client_class(call->client_type) == IMGATE_CLASS_PC)
             login_notify_pc_status(lp, call->user.id, 1);

@@ -160,6 +160,8 @@ static int f_register_login_hook(imgate_instance *self, imgate_close_hook_fn fn)
     return IMGATE_OK;
 }
 
+static int f_register_kick_hook(imgate_instance *self, imgate_close_hook_fn fn) { return IMGATE_OK; }
+
 static int f_send(imgate_instance *self, uint64_t conn_id, uint16_t sid, uint16_t cid, uint16_t seq, const void *body,
                   size_t len)
 {
@@ -570,6 +572,7 @@ static const imgate_core_api fake_api = {
     .metric_inc = f_metric_inc,
     .log_limited = f_log_limited,
     .register_login_hook = f_register_login_hook,
+    .register_kick_hook = f_register_kick_hook,
 };
 
 /* --- driving it ---------------------------------------------------------------------------------- */
