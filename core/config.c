@@ -212,6 +212,23 @@ static void redis_key(parse_state *st, int line, const char *section, const char
     fail(st, line, "unknown key '%s' in [redis]", key);
 }
 
+static void cluster_key(parse_state *st, int line, const char *section, const char *key, const char *value)
+{
+    config *c = st->c;
+    if (strcmp(key, "enabled") == 0) {
+        if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0 || strcmp(value, "1") == 0)
+            c->cluster_enabled = 1;
+        else if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0 || strcmp(value, "0") == 0)
+            c->cluster_enabled = 0;
+        else
+            fail(st, line, "[cluster] enabled: expected yes or no, got '%s'", value);
+        return;
+    }
+    NUM_KEY("node_ttl_ms", c->node_ttl_ms, 500, 600000)
+    NUM_KEY("refresh_ms", c->node_refresh_ms, 100, 60000)
+    fail(st, line, "unknown key '%s' in [cluster]", key);
+}
+
 static int valid_plugin_name(const char *s)
 {
     if (*s == '\0' || strlen(s) > 64)
@@ -285,6 +302,8 @@ static int on_entry(void *user, const char *section, const char *key, const char
         db_key(st, line, section, &st->c->mysql_replica, key, value);
     else if (strcmp(section, "redis") == 0)
         redis_key(st, line, section, key, value);
+    else if (strcmp(section, "cluster") == 0)
+        cluster_key(st, line, section, key, value);
     else if (strcmp(section, "plugins") == 0) {
         if (strcmp(key, "dir") == 0)
             set_str(&st->c->plugin_dir, value);
@@ -334,6 +353,9 @@ static void set_defaults(config *c)
     c->http_timeout_ms = 10000;
     c->redis_port = 6379;
     c->redis_timeout_ms = 3000;
+    c->cluster_enabled = 1;
+    c->node_ttl_ms = 5000;
+    c->node_refresh_ms = 1000;
     c->mysql_master.port = 3306;
     c->mysql_master.pool_size = 4;
     c->mysql_master.connect_timeout_s = c->mysql_replica.connect_timeout_s = 3;
@@ -373,6 +395,8 @@ config *config_load(const char *path, char *err, size_t errlen)
         c->workers = c->mysql_master.configured ? c->mysql_master.pool_size : 4;
     if (!st.failed && c->n_enable > 0 && c->plugin_dir == NULL)
         fail(&st, 0, "[plugins] enable is set but [plugins] dir is missing");
+    if (!st.failed && c->node_refresh_ms >= c->node_ttl_ms)
+        fail(&st, 0, "[cluster] refresh_ms (%u) must be below node_ttl_ms (%u)", c->node_refresh_ms, c->node_ttl_ms);
     if (!st.failed && c->redis_configured && c->redis_socket == NULL && c->redis_host == NULL)
         c->redis_host = strdup("127.0.0.1");
     if (st.failed) {

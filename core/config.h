@@ -83,6 +83,11 @@ typedef struct config {
     int redis_db;
     uint32_t redis_timeout_ms;   /* a command unanswered this long fails (NULL reply) and the link is reset */
 
+    /* [cluster] */
+    int cluster_enabled;         /* nodes sharing the Redis form one service */
+    uint32_t node_ttl_ms;        /* a node that stops refreshing is gone after this */
+    uint32_t node_refresh_ms;    /* how often a node refreshes its entry and reads the others' */
+
     /* [plugins] */
     char *plugin_dir;
     char **enable;

@@ -13,8 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster.h"
 #include "conn.h"
 #include "generation.h"
+#include "imgate/teamtalk.h"
 #include "log.h"
 #include "metrics.h"
 #include "plugin_config.h"
@@ -146,6 +148,8 @@ static int deliver_users(const uint32_t *ids, size_t n, uint32_t class_mask, uin
     if (pack(&p, msg) != IMGATE_OK)
         return IMGATE_ENOMEM;
     int count = 0;
+    if (seq == 0)
+        cluster_deliver(ids, n, class_mask, sid, cid, p.data, p.len); /* the users' other nodes */
     for (size_t i = 0; i < n; i++) {
         if (seq == 0) {
             count += session_deliver(ids[i], class_mask, except_conn, sid, cid, p.data, p.len);
@@ -189,6 +193,7 @@ static int api_broadcast(imgate_instance *self, uint32_t class_mask, uint64_t ex
     if (pack(&p, msg) != IMGATE_OK)
         return IMGATE_ENOMEM;
     int n = session_broadcast(class_mask, except_conn, sid, cid, p.data, p.len);
+    cluster_broadcast(class_mask, sid, cid, p.data, p.len);
     unpack_free(&p);
     return n;
 }
@@ -208,7 +213,7 @@ static void presence_answer(evutil_socket_t fd, short what, void *p)
     generation *g = call->inst->gen;
     /* Asked on a later turn, so the answer is as fresh as the registry. */
     for (size_t i = 0; i < call->n; i++)
-        call->masks[i] = session_presence(call->ids[i]);
+        call->masks[i] = session_presence(call->ids[i]) | cluster_remote_presence(call->ids[i]);
     call->cb(call->inst->state, call->arg, call->ids, call->masks, call->n);
     free(call->ids);
     free(call);
@@ -286,6 +291,8 @@ static int api_session_bind(imgate_instance *self, uint64_t conn_id, uint32_t us
     int kicked = session_bind(c, user_id, client_type);
     if (kicked < 0)
         return IMGATE_ENOMEM;
+    /* The same rule for the user's connections on other nodes (they are told, not counted here). */
+    cluster_kick(user_id, imgate_client_class(client_type), KICK_REASON_DUPLICATE_USER);
     conn_run_login_hooks(c);
     return kicked;
 }
@@ -293,6 +300,7 @@ static int api_session_bind(imgate_instance *self, uint64_t conn_id, uint32_t us
 static int api_session_kick(imgate_instance *self, uint32_t user_id, uint32_t class_mask, uint64_t except_conn,
                             uint32_t reason)
 {
+    cluster_kick(user_id, class_mask, reason);
     return session_kick(user_id, class_mask, except_conn, reason);
 }
 
@@ -698,11 +706,13 @@ static int api_node_info(imgate_instance *self, imgate_node_info *out)
     const config *cfg = server_cfg();
     if (out == NULL)
         return IMGATE_EINVAL;
+    cluster_choice choice;
+    cluster_choose(&choice);
     out->node = cfg->node;
-    out->public_ip = cfg->public_ip;
-    out->backup_ip = cfg->backup_ip;
-    out->public_port = (uint16_t)cfg->public_port;
-    out->connections = conn_count();
+    out->public_ip = choice.public_ip;
+    out->backup_ip = choice.backup_ip;
+    out->public_port = (uint16_t)choice.port;
+    out->connections = choice.full ? cfg->max_connections : conn_count();
     out->max_connections = cfg->max_connections;
     return IMGATE_OK;
 }

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster.h"
 #include "conn.h"
 #include "generation.h"
 #include "log.h"
@@ -67,18 +68,21 @@ char *http_msg_server_json(void)
     FILE *f = open_memstream(&out, &len);
     if (f == NULL)
         return NULL;
+    cluster_choice choice;
+    cluster_choose(&choice);
     if (g_server.shutting_down) {
         fputs("{\"code\":1,\"msg\":\"没有msg_server\"}", f);
-    } else if (conn_count() >= cfg->max_connections) {
+    } else if (choice.full) {
         fputs("{\"code\":2,\"msg\":\"负载过高\"}", f);
     } else {
-        /* Field names, and the port as a string, are what clients parse (protocol G.1). */
+        /* The least loaded live node. Field names, and the port as a string, are what clients
+         * parse (protocol G.1). */
         char port[16];
-        snprintf(port, sizeof port, "%u", cfg->public_port);
+        snprintf(port, sizeof port, "%u", choice.port);
         fputs("{\"code\":0,\"msg\":\"\",\"priorIP\":", f);
-        json_string(f, cfg->public_ip);
+        json_string(f, choice.public_ip);
         fputs(",\"backupIP\":", f);
-        json_string(f, cfg->backup_ip);
+        json_string(f, choice.backup_ip);
         fputs(",\"msfsPrior\":", f);
         json_string(f, cfg->msfs_url);
         fputs(",\"msfsBackup\":", f);

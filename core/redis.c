@@ -31,6 +31,7 @@ struct redis_link {
     int db;
     uint32_t timeout_ms;
     redisAsyncContext *ctx; /* NULL while disconnected */
+    int connected;          /* the connect callback said yes */
     int stopping;
     struct event *retry;
     struct event *watch;
@@ -98,6 +99,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
         schedule_retry(r);
         return;
     }
+    r->connected = 1;
     log_info("event=redis_connected");
 }
 
@@ -105,6 +107,7 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 {
     redis_link *r = ac->data;
     r->ctx = NULL;
+    r->connected = 0;
     if (!r->stopping) {
         log_warn("event=redis_disconnected error=\"%s\"", status == REDIS_OK ? "" : ac->errstr);
         schedule_retry(r);
@@ -128,6 +131,7 @@ static void on_watch(evutil_socket_t fd, short what, void *arg)
     metrics_add("imgate_redis_errors_total", "kind=\"timeout\"", 1);
     redisAsyncContext *ac = r->ctx;
     r->ctx = NULL;
+    r->connected = 0;
     redisAsyncFree(ac); /* runs the pending callbacks with NULL (and on_disconnect if it was connected) */
     schedule_retry(r);
 }
@@ -214,4 +218,147 @@ void redis_link_stop(redis_link *r)
     free(r->host);
     free(r->socket);
     free(r);
+}
+
+int redis_link_up(const redis_link *r) { return r != NULL && r->ctx != NULL && r->connected; }
+
+/* --- the subscriber ---------------------------------------------------------------------------- */
+
+struct redis_sub {
+    struct event_base *base;
+    char *host;
+    unsigned port;
+    char *socket;
+    char **channels;
+    int n_channels;
+    int confirmed; /* subscriptions confirmed since the last connect */
+    redisAsyncContext *ctx;
+    int stopping;
+    struct event *retry;
+    redis_message_fn on_message;
+    redis_ready_fn on_ready;
+    void *arg;
+};
+
+static void sub_connect(redis_sub *s);
+
+static void sub_schedule_retry(redis_sub *s)
+{
+    if (s->stopping)
+        return;
+    struct timeval tv = {RECONNECT_MS / 1000, (RECONNECT_MS % 1000) * 1000};
+    evtimer_add(s->retry, &tv);
+}
+
+static void sub_on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    redis_sub *s = arg;
+    if (!s->stopping && s->ctx == NULL)
+        sub_connect(s);
+}
+
+static void sub_on_reply(redisAsyncContext *ac, void *reply_, void *privdata)
+{
+    redis_sub *s = privdata;
+    const redisReply *r = reply_;
+    if (r == NULL || s == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 3)
+        return;
+    const redisReply *kind = r->element[0];
+    if (kind->type != REDIS_REPLY_STRING)
+        return;
+    if (strcmp(kind->str, "message") == 0 && r->element[1]->type == REDIS_REPLY_STRING &&
+        r->element[2]->type == REDIS_REPLY_STRING) {
+        s->on_message(r->element[1]->str, r->element[2]->str, r->element[2]->len, s->arg);
+    } else if (strcmp(kind->str, "subscribe") == 0 && ++s->confirmed == s->n_channels) {
+        log_info("event=redis_subscribed channels=%d", s->n_channels);
+        if (s->on_ready)
+            s->on_ready(s->arg);
+    }
+}
+
+static void sub_on_connect(const redisAsyncContext *ac, int status)
+{
+    redis_sub *s = ac->data;
+    if (status != REDIS_OK) {
+        s->ctx = NULL;
+        sub_schedule_retry(s);
+    }
+}
+
+static void sub_on_disconnect(const redisAsyncContext *ac, int status)
+{
+    redis_sub *s = ac->data;
+    s->ctx = NULL;
+    s->confirmed = 0;
+    if (!s->stopping) {
+        log_warn("event=redis_subscriber_disconnected");
+        sub_schedule_retry(s);
+    }
+}
+
+static void sub_connect(redis_sub *s)
+{
+    redisAsyncContext *ac = s->socket ? redisAsyncConnectUnix(s->socket) : redisAsyncConnect(s->host, (int)s->port);
+    if (ac == NULL || ac->err) {
+        if (ac)
+            redisAsyncFree(ac);
+        sub_schedule_retry(s);
+        return;
+    }
+    ac->data = s;
+    redisLibeventAttach(ac, s->base);
+    redisAsyncSetConnectCallback(ac, sub_on_connect);
+    redisAsyncSetDisconnectCallback(ac, sub_on_disconnect);
+    s->ctx = ac;
+    s->confirmed = 0;
+    const char **argv = calloc((size_t)s->n_channels + 1, sizeof *argv);
+    if (argv == NULL)
+        return;
+    argv[0] = "SUBSCRIBE";
+    for (int i = 0; i < s->n_channels; i++)
+        argv[i + 1] = s->channels[i];
+    redisAsyncCommandArgv(ac, sub_on_reply, s, s->n_channels + 1, argv, NULL);
+    free(argv);
+}
+
+redis_sub *redis_sub_start(struct event_base *base, const char *host, unsigned port, const char *socket,
+                           const char *const *channels, int n_channels, redis_message_fn on_message,
+                           redis_ready_fn on_ready, void *arg)
+{
+    redis_sub *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return NULL;
+    s->base = base;
+    s->host = host ? strdup(host) : NULL;
+    s->port = port;
+    s->socket = socket ? strdup(socket) : NULL;
+    s->channels = calloc((size_t)n_channels, sizeof *s->channels);
+    for (int i = 0; s->channels && i < n_channels; i++)
+        s->channels[i] = strdup(channels[i]);
+    s->n_channels = n_channels;
+    s->on_message = on_message;
+    s->on_ready = on_ready;
+    s->arg = arg;
+    s->retry = evtimer_new(base, sub_on_retry, s);
+    sub_connect(s);
+    return s;
+}
+
+int redis_sub_ready(const redis_sub *s) { return s != NULL && s->ctx != NULL && s->confirmed == s->n_channels; }
+
+void redis_sub_stop(redis_sub *s)
+{
+    if (s == NULL)
+        return;
+    s->stopping = 1;
+    if (s->ctx)
+        redisAsyncFree(s->ctx);
+    s->ctx = NULL;
+    event_free(s->retry);
+    for (int i = 0; i < s->n_channels; i++)
+        free(s->channels[i]);
+    free(s->channels);
+    free(s->host);
+    free(s->socket);
+    free(s);
 }

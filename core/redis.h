@@ -31,3 +31,22 @@ int redis_link_command(redis_link *r, redis_reply_fn cb, void *arg, int argc, co
 void redis_link_stop(redis_link *r);
 
 #endif
+
+/*
+ * A subscriber: a second link, in SUBSCRIBE mode, reconnecting by itself.
+ * on_message runs for every message of the channels; on_ready each time the
+ * subscriptions are (again) in place after a connect, so the caller can
+ * resynchronise what it may have missed. Loop thread only.
+ */
+typedef struct redis_sub redis_sub;
+typedef void (*redis_message_fn)(const char *channel, const char *payload, size_t len, void *arg);
+typedef void (*redis_ready_fn)(void *arg);
+
+redis_sub *redis_sub_start(struct event_base *base, const char *host, unsigned port, const char *socket,
+                           const char *const *channels, int n_channels, redis_message_fn on_message,
+                           redis_ready_fn on_ready, void *arg);
+void redis_sub_stop(redis_sub *s);
+/* 1 while subscribed. */
+int redis_sub_ready(const redis_sub *s);
+/* 1 while the command link is connected. */
+int redis_link_up(const redis_link *r);

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cluster.h"
 #include "conn.h"
 #include "core_api.h"
 #include "http.h"
@@ -131,6 +132,7 @@ static void on_sigterm(evutil_socket_t fd, short what, void *arg)
         return;
     g_server.shutting_down = 1;
     log_info("event=shutdown status=start signal=%d", (int)fd);
+    cluster_stop(); /* leave the registry now: other nodes stop sending clients and messages here */
     /* Stop taking new connections and requests; let queued work finish. */
     if (g_server.listener)
         evconnlistener_disable(g_server.listener);
@@ -266,6 +268,7 @@ static void raise_fd_limit(const config *cfg)
 
 static void cleanup(void)
 {
+    cluster_stop();
     if (g_server.current) {
         generation *g = g_server.current;
         g_server.current = NULL;
@@ -333,6 +336,7 @@ int server_run(const char *config_path)
     if (boot->redis_configured)
         g_server.redis = redis_link_start(g_server.base, boot->redis_host, boot->redis_port, boot->redis_socket,
                                           boot->redis_db, boot->redis_timeout_ms);
+    cluster_start(g_server.base, boot);
 
     g_server.next_generation = 1;
     log_info("reload gen=1 status=start");

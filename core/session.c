@@ -16,6 +16,23 @@ typedef struct user_sessions {
 
 static u64map users; /* user id -> user_sessions* (u64map needs no init: zeroed is empty) */
 static session_kick_fn kick_hook = conn_kick;
+static session_presence_fn presence_hook;
+
+void session_set_presence_hook(session_presence_fn fn) { presence_hook = fn; }
+
+static void presence_changed(uint32_t user_id)
+{
+    if (presence_hook)
+        presence_hook(user_id, session_presence(user_id));
+}
+
+void session_for_each_user(void (*fn)(uint32_t user_id, uint32_t mask, void *arg), void *arg)
+{
+    size_t pos = 0;
+    uint64_t uid;
+    while (u64map_next(&users, &pos, &uid, NULL))
+        fn((uint32_t)uid, session_presence((uint32_t)uid), arg);
+}
 static metric_series *m_online;
 
 void session_set_kick_hook(session_kick_fn fn) { kick_hook = fn ? fn : conn_kick; }
@@ -57,6 +74,7 @@ void session_unbind(conn *c)
         free(u);
     }
     count_online();
+    presence_changed(c->user_id);
 }
 
 int session_kick(uint32_t user_id, uint32_t class_mask, uint64_t except_conn, uint32_t reason)
@@ -97,6 +115,7 @@ int session_bind(conn *c, uint32_t user_id, uint32_t client_type)
     u->head = c;
     u->count++;
     count_online();
+    presence_changed(user_id);
     log_info("event=login conn=%llu user=%u client_type=%u kicked=%d", (unsigned long long)c->id, user_id,
              client_type, kicked);
     return kicked;

@@ -43,6 +43,12 @@ int session_deliver(uint32_t user_id, uint32_t class_mask, uint64_t except_conn,
 int session_broadcast(uint32_t class_mask, uint64_t except_conn, uint16_t service_id, uint16_t command_id,
                       const uint8_t *body, size_t len);
 
+/* Told of every change of a user's classes online on this node (the cluster announces them). */
+typedef void (*session_presence_fn)(uint32_t user_id, uint32_t mask);
+void session_set_presence_hook(session_presence_fn fn);
+/* Calls fn for every user online on this node with the user's classes. */
+void session_for_each_user(void (*fn)(uint32_t user_id, uint32_t mask, void *arg), void *arg);
+
 /* Frees the registry (shutdown, after every connection is gone). */
 void session_shutdown(void);
 

@@ -906,6 +906,10 @@ int harness_mysql_start(harness *h)
     return run_services_sh(h, "start-mysql");
 }
 
+int harness_redis_stop(harness *h) { return run_services_sh(h, "stop-redis"); }
+
+int harness_redis_start(harness *h) { return run_services_sh(h, "start-redis"); }
+
 int harness_sql(harness *h, const char *sql, char *out, size_t outlen)
 {
     if (!h || !sql)

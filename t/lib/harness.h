@@ -93,9 +93,12 @@ imgate_client *harness_connect(harness *h, int i);
 /* kill(2) on the private "mysql" or "redis" server (SIGSTOP to make it hang, SIGCONT). 0 or -1. */
 int harness_service_signal(harness *h, const char *which, int sig);
 
-/* services.sh stop-mysql / start-mysql: 0 on success. */
+/* services.sh stop-mysql / start-mysql, stop-redis / start-redis: 0 on success. Redis comes back
+ * empty (it keeps nothing on disk). */
 int harness_mysql_stop(harness *h);
 int harness_mysql_start(harness *h);
+int harness_redis_stop(harness *h);
+int harness_redis_start(harness *h);
 
 /*
  * Runs one SQL statement with `mariadb -N -B -e` on the private server.

@@ -5,6 +5,8 @@
 #   services.sh stop DIR                           stop both and the watchdog (safe to repeat)
 #   services.sh stop-mysql DIR                     stop only MariaDB (tests of "database down")
 #   services.sh start-mysql DIR                    start MariaDB again on the same datadir/socket
+#   services.sh stop-redis DIR                     stop only Redis (tests of "Redis restarted")
+#   services.sh start-redis DIR                    start Redis again on the same socket (empty)
 #   services.sh clean DIR                          stop, then delete DIR
 #
 # Layout of DIR: mysql/ (datadir), mysql.sock, mysql.pid, mysql.log, redis.sock, redis.pid,
@@ -433,6 +435,17 @@ start-mysql)
 	sd=$(socket_dir "$dir" create)
 	[ -d "$dir/mysql/mysql" ] || die "$dir has no MariaDB datadir; use: services.sh start $dir"
 	start_mysql "$dir"
+	;;
+stop-redis)
+	[ -d "$1" ] || exit 0
+	dir=$(abs_dir "$1")
+	sd=$(socket_dir "$dir")
+	stop_redis "$dir"
+	;;
+start-redis)
+	dir=$(abs_dir "$1")
+	sd=$(socket_dir "$dir" create)
+	start_redis "$dir"
 	;;
 clean)
 	[ -d "$1" ] || exit 0
