@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,12 +64,12 @@ static int parse_uint(const char *s, unsigned long long max, unsigned long long 
     errno = 0;
     char *end;
     unsigned long long v = strtoull(s, &end, 10);
-    /* Accept k/m suffixes for byte sizes: "16k", "1m". */
-    if (*end == 'k' || *end == 'K') {
-        v *= 1024;
-        end++;
-    } else if (*end == 'm' || *end == 'M') {
-        v *= 1024 * 1024;
+    /* Accept k/m suffixes for byte sizes: "16k", "1m" (refusing what would wrap around). */
+    if (*end == 'k' || *end == 'K' || *end == 'm' || *end == 'M') {
+        unsigned long long unit = (*end == 'k' || *end == 'K') ? 1024 : 1024 * 1024;
+        if (v > ULLONG_MAX / unit)
+            return -1;
+        v *= unit;
         end++;
     }
     if (errno != 0 || *end != '\0' || v > max)

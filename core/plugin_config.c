@@ -26,15 +26,12 @@ static int parse_number(const char *s, int allow_suffix, long long *out)
     long long v = strtoll(s, &end, 10);
     if (errno != 0 || end == s)
         return -1;
-    if (allow_suffix && (*end == 'k' || *end == 'K')) {
-        if (v > LLONG_MAX / 1024)
+    /* A size is never negative; k and m must not overflow (a wrapped value could pass the range). */
+    if (allow_suffix && (*end == 'k' || *end == 'K' || *end == 'm' || *end == 'M')) {
+        long long unit = (*end == 'k' || *end == 'K') ? 1024 : 1024 * 1024;
+        if (v < 0 || v > LLONG_MAX / unit)
             return -1;
-        v *= 1024;
-        end++;
-    } else if (allow_suffix && (*end == 'm' || *end == 'M')) {
-        if (v > LLONG_MAX / (1024 * 1024))
-            return -1;
-        v *= 1024 * 1024;
+        v *= unit;
         end++;
     }
     if (*end != '\0')

@@ -188,6 +188,8 @@ static void test_config(void)
         {"[gateway]\nlisten = 127.0.0.1:9000\nbogus = 1\n", "INI:3: unknown key 'bogus' in [gateway]"},
         {"[gateway]\n\nlisten = nowhere\n", "INI:3: [gateway] listen: expected HOST:PORT, got 'nowhere'"},
         {"[gateway]\nmax_connections = -4\n", "INI:2: [gateway] max_connections: expected a number from 1 to 1000000, got '-4'"},
+        {"[gateway]\nmax_frame = 18014398509481985k\n",
+         "INI:2: [gateway] max_frame: expected a number from 16 to 67108864, got '18014398509481985k'"},
         {"[gatewy]\nlisten = 1.2.3.4:5\n", "INI:2: unknown section [gatewy]"},
         {"[plugins]\ndir=/x\nenable = login, Login\n", "INI:3: [plugins] enable: 'Login' is not a plugin name (lowercase letters, digits, _)"},
         {"[plugins]\ndir=/x\nenable = a, a\n", "INI:3: [plugins] enable: 'a' listed twice"},

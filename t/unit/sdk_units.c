@@ -194,6 +194,8 @@ static void test_plugin_config(void)
     check_ini("[plugin.kit]\nmode = slow\n", "2: [plugin.kit] mode: expected fast|safe, got 'slow'");
     check_ini("[plugin.kit]\nname = abcde\n", "2: [plugin.kit] name: expected at most 4 bytes, got 'abcde'");
     check_ini("[plugin.other]\nanything = 1\n", NULL);
+    check_ini("[plugin.kit]\nsize=-09444444444444M\n",
+              "2: [plugin.kit] size: expected a number from 1024 to 1048576 (k/m suffixes allowed), got '-09444444444444M'");
     long long v;
     char why[128];
     tap_ok(plugin_config_parse(&keys[1], "64k", &v, why, sizeof why) == 0 && v == 65536, "64k is 65536 bytes");
