@@ -282,45 +282,43 @@ void cluster_presence_changed(uint32_t user_id, uint32_t local_mask)
         metrics_inc(cl.failures, 1); /* rewritten whole once Redis is back */
 }
 
+/* The RESET_SCRIPT command being built: argv and the digits its user/mask pairs point to. */
 typedef struct reset_args {
     const char **argv;
-    char (*nums)[16];
-    size_t n;
+    size_t argc;
+    char (*digits)[16];
+    size_t n_digits;
 } reset_args;
+
+static void add_word(reset_args *a, uint32_t v)
+{
+    snprintf(a->digits[a->n_digits], sizeof a->digits[0], "%u", v);
+    a->argv[a->argc++] = a->digits[a->n_digits++];
+}
 
 static void add_user(uint32_t user_id, uint32_t mask, void *arg)
 {
-    reset_args *a = arg;
-    snprintf(a->nums[a->n - 5], sizeof a->nums[0], "%u", user_id); /* argv index -> nums index */
-    a->argv[a->n] = a->nums[a->n - 5];
-    a->n++;
-    snprintf(a->nums[a->n - 5], sizeof a->nums[0], "%u", mask);
-    a->argv[a->n] = a->nums[a->n - 5];
-    a->n++;
+    add_word(arg, user_id);
+    add_word(arg, mask);
 }
 
 static void publish_all_presence(void)
 {
     snprintf(cl.epoch, sizeof cl.epoch, "%llx.%lx", (unsigned long long)now_ms(), (long)getpid());
     size_t users = session_user_count();
-    reset_args a;
-    a.argv = calloc(5 + 2 * users, sizeof *a.argv);
-    a.nums = calloc(2 * users + 1, sizeof *a.nums);
-    if (a.argv == NULL || a.nums == NULL) {
+    reset_args a = {calloc(5 + 2 * users, sizeof(char *)), 0, calloc(2 * users + 1, sizeof *a.digits), 0};
+    if (a.argv == NULL || a.digits == NULL) {
         free(a.argv);
-        free(a.nums);
+        free(a.digits);
         return;
     }
-    a.argv[0] = "EVAL";
-    a.argv[1] = RESET_SCRIPT;
-    a.argv[2] = "0";
-    a.argv[3] = cl.me;
-    a.argv[4] = cl.epoch;
-    a.n = 5;
+    const char *head[] = {"EVAL", RESET_SCRIPT, "0", cl.me, cl.epoch};
+    for (size_t i = 0; i < 5; i++)
+        a.argv[a.argc++] = head[i];
     session_for_each_user(add_user, &a);
-    redis_link_command(g_server.redis, count_failure, NULL, (int)a.n, a.argv, NULL);
+    redis_link_command(g_server.redis, count_failure, NULL, (int)a.argc, a.argv, NULL);
     free(a.argv);
-    free(a.nums);
+    free(a.digits);
 }
 
 /* --- registry --------------------------------------------------------------------------------------- */
