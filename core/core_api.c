@@ -64,6 +64,14 @@ static int api_register_login_hook(imgate_instance *self, imgate_close_hook_fn f
     return IMGATE_OK;
 }
 
+static int api_register_drain_hook(imgate_instance *self, imgate_drain_hook_fn fn)
+{
+    if (!self->in_init)
+        return IMGATE_ESTATE;
+    self->drain_hook = fn;
+    return IMGATE_OK;
+}
+
 static int api_export_service(imgate_instance *self, const char *name, uint32_t version, const void *table)
 {
     return generation_export(self, name, version, table);
@@ -320,6 +328,16 @@ static int api_conn_resume(imgate_instance *self, uint64_t conn_id)
         return IMGATE_ENOCONN;
     conn_resume(c);
     return IMGATE_OK;
+}
+
+static int api_conn_watch_drain(imgate_instance *self, uint64_t conn_id, size_t low_water)
+{
+    if (self->drain_hook == NULL)
+        return IMGATE_ESTATE;
+    conn *c = conn_find(conn_id);
+    if (c == NULL)
+        return IMGATE_ENOCONN;
+    return conn_watch_drain(c, self->name, low_water);
 }
 
 /* --- worker jobs ------------------------------------------------------------------------------ */
@@ -750,6 +768,8 @@ static const imgate_core_api api_table = {
     .metric_inc = api_metric_inc,
     .log_limited = api_log_limited,
     .register_login_hook = api_register_login_hook,
+    .register_drain_hook = api_register_drain_hook,
+    .conn_watch_drain = api_conn_watch_drain,
 };
 
 const imgate_core_api *core_api(void) { return &api_table; }

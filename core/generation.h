@@ -35,6 +35,7 @@ struct imgate_instance {
     int register_failed; /* a registration was refused: the load fails even if init ignores it */
     imgate_close_hook_fn close_hook;
     imgate_close_hook_fn login_hook;
+    imgate_drain_hook_fn drain_hook;
     struct imgate_timer *timers; /* armed timers, cancelled on retire */
     const imgate_config_key *config; /* declared keys (ABI 1.2), or NULL */
 };

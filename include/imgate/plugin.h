@@ -55,7 +55,8 @@
  *        (IMGATE_HANDLER_TRACKED, request_done), connection roles
  *        (conn_authorize) and per-connection plugin data (conn_data),
  *        services between plugins (export_service, import_service), typed
- *        config getters, metric handles, log rate limiting, login hooks.
+ *        config getters, metric handles, log rate limiting, login hooks,
+ *        drain hooks (register_drain_hook, conn_watch_drain).
  *
  * Load rule: plugin major == core major and plugin minor <= core minor. A
  * plugin built against an older minor is given the same table: it simply
@@ -288,6 +289,12 @@ typedef void (*imgate_timer_fn)(void *state, void *arg);
  * itself afterwards.
  */
 typedef void (*imgate_close_hook_fn)(void *state, const imgate_conn_info *conn);
+/*
+ * (1.2) Called on the loop thread when a connection's queued output has
+ * drained to the mark this plugin set with conn_watch_drain. `conn` describes
+ * it, output_queued included.
+ */
+typedef void (*imgate_drain_hook_fn)(void *state, const imgate_conn_info *conn);
 /* (1.2) Presence answer: masks[i] is the IMGATE_CLASS_* set online for ids[i] (0 = offline). */
 typedef void (*imgate_presence_fn)(void *state, void *arg, const uint32_t *ids, const uint32_t *masks, size_t n);
 
@@ -619,6 +626,21 @@ struct imgate_core_api {
      * its kicks were sent): `conn` describes it, logged_in set. Presence
      * notifications hang off this and the close hook. */
     int (*register_login_hook)(imgate_instance *self, imgate_close_hook_fn fn);
+
+    /* ONLY inside init. The hook conn_watch_drain arms (see there). */
+    int (*register_drain_hook)(imgate_instance *self, imgate_drain_hook_fn fn);
+    /* Loop thread. Asks for this plugin's drain hook to run once for
+     * `conn_id` as soon as the output queued to it is at or below
+     * `low_water` bytes: after a write that gets it there, or on a later
+     * loop turn if it already is. For flow control between connections:
+     * pause the producer (conn_pause) while a consumer's output is high,
+     * resume it from the hook. One watch per plugin and connection: a new
+     * call replaces the mark. The watch is kept across reloads (the hook of
+     * the plugin's current generation runs) and dropped when the connection
+     * starts closing (its close hook is the last word). IMGATE_ESTATE if the
+     * plugin registered no drain hook, IMGATE_ENOCONN if the connection is
+     * gone or closing. */
+    int (*conn_watch_drain)(imgate_instance *self, uint64_t conn_id, size_t low_water);
 };
 
 /*
