@@ -702,7 +702,9 @@ static void api_metric_add(imgate_instance *self, const char *name, uint64_t del
 
 static int api_node_info(imgate_instance *self, imgate_node_info *out)
 {
-    const config *cfg = server_cfg();
+    /* The caller's generation's settings: during the first init no generation is current yet,
+     * and during a reload the new one is the one being set up. */
+    const config *cfg = self->gen->cfg;
     if (out == NULL)
         return IMGATE_EINVAL;
     out->node = cfg->node;
