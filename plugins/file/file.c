@@ -26,6 +26,7 @@ static const imgate_config_key file_config_keys[] = {
     {"quota_bytes", IMGATE_CFG_SIZE, 0, 1LL << 50, "4096m", NULL},
     {"min_free", IMGATE_CFG_SIZE, 0, 1LL << 50, "64m", NULL},
     {"max_list", IMGATE_CFG_INT, 1, 1000, "100", NULL},
+    {"max_tasks", IMGATE_CFG_INT, 1, 100000, "50", NULL},
     {NULL, 0, 0, 0, NULL, NULL},
 };
 
@@ -263,6 +264,7 @@ static void read_config(file_plugin *fp)
     c->quota_bytes = (unsigned long long)file_api->config_int(self, "quota_bytes");
     c->min_free = (unsigned long long)file_api->config_int(self, "min_free");
     c->max_list = (uint32_t)file_api->config_int(self, "max_list");
+    c->max_tasks = (uint32_t)file_api->config_int(self, "max_tasks");
 
     /* A block and its PullDataRsp fields must fit a frame; a consumer may hold the answers to all
      * its pulls before its producer is paused, and never much more. */

@@ -58,6 +58,7 @@ typedef struct file_config {
     unsigned long long quota_bytes; /* per sender, bytes waiting in offline files (0 = no limit) */
     unsigned long long min_free;    /* free space an upload must leave on the storage filesystem */
     uint32_t max_list;         /* offline files per IMFileHasOfflineRsp */
+    uint32_t max_tasks;        /* live tasks one sender may hold */
 } file_config;
 
 typedef struct file_plugin {

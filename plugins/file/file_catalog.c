@@ -290,7 +290,7 @@ static void deleted(void *state, void *arg, int status)
         file_api->log_limited(c->fp->self, IMGATE_LOG_WARN, "del_failed", 5,
                               "event=del_offline_failed task=%s reason=database_unavailable", c->task_id);
     else if (c->deleted > 0)
-        file_api->log(c->fp->self, IMGATE_LOG_INFO, "event=offline_deleted task=%s from=%u to=%u", c->task_id,
+        file_api->log_limited(c->fp->self, IMGATE_LOG_INFO, "deleted", 50, "event=offline_deleted task=%s from=%u to=%u", c->task_id,
                       c->from_id, c->to_id);
     free(c);
 }

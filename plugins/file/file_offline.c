@@ -226,7 +226,7 @@ static void opened(void *state, void *arg, int status)
     if (c->rc != 0 || !alive) {
         if (x->upload) {
             if (c->rc == EEXIST)
-                file_task_end(fp, x->task_id); /* a stored task is never uploaded again */
+                file_task_end(fp, x->task_id, x->from_id); /* a stored task is never uploaded again */
             else
                 file_task_release(fp, x->task_id, CLIENT_OFFLINE_UPLOAD, conn_id);
         }
@@ -256,7 +256,7 @@ static void opened(void *state, void *arg, int status)
     s->file_size = x->size;
     s->phase = FILE_PHASE_ACTIVE;
     file_login_answer(fp, &c->to, 1, x->task_id);
-    file_api->log(fp->self, IMGATE_LOG_INFO, "event=%s_start conn=%llu task=%s from=%u to=%u size=%u",
+    file_api->log_limited(fp->self, IMGATE_LOG_INFO, "xfer_start", 50, "event=%s_start conn=%llu task=%s from=%u to=%u size=%u",
                   x->upload ? "upload" : "download", (unsigned long long)conn_id, x->task_id, x->from_id, x->to_id,
                   x->size);
     if (x->upload)
@@ -357,8 +357,8 @@ static void written(void *state, void *arg, int status)
     } else if (wc->last) {
         x->stored = 1;
         file_api->metric_inc(fp->m_uploads_stored, 1);
-        file_task_end(fp, x->task_id);
-        file_api->log(fp->self, IMGATE_LOG_INFO, "event=upload_stored task=%s from=%u to=%u size=%u", x->task_id,
+        file_task_end(fp, x->task_id, x->from_id);
+        file_api->log_limited(fp->self, IMGATE_LOG_INFO, "stored", 50, "event=upload_stored task=%s from=%u to=%u size=%u", x->task_id,
                       x->from_id, x->to_id, x->size);
         if (s != NULL && s->xfer == x) {
             s->phase = FILE_PHASE_FINISHED;
@@ -484,7 +484,7 @@ static void read_done(void *state, void *arg, int status)
                 file_send_state(fp, x->conn_id, CLIENT_FILE_DONE, x->task_id, x->from_id);
                 s->phase = FILE_PHASE_FINISHED;
                 file_api->metric_inc(fp->m_downloads, 1);
-                file_api->log(fp->self, IMGATE_LOG_INFO, "event=download_done task=%s to=%u size=%u", x->task_id,
+                file_api->log_limited(fp->self, IMGATE_LOG_INFO, "downloaded", 50, "event=download_done task=%s to=%u size=%u", x->task_id,
                               x->to_id, x->size);
                 file_api->close(fp->self, x->conn_id, "file_download_done");
             } else {

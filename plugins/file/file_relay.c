@@ -52,7 +52,7 @@ void file_relay_join(file_plugin *fp, uint64_t conn_id, file_slot *s, const char
                               "event=relay_peer_on_other_node task=%s peer=%s", s->task_id, peer_ref);
         file_send_state(fp, conn_id, CLIENT_FILE_CANCEL, s->task_id, s->user_id);
         s->phase = FILE_PHASE_FINISHED;
-        file_task_end(fp, s->task_id);
+        file_task_end(fp, s->task_id, s->from_id);
         file_api->close(fp->self, conn_id, "file_peer_elsewhere");
         return;
     }
@@ -65,7 +65,7 @@ void file_relay_join(file_plugin *fp, uint64_t conn_id, file_slot *s, const char
     s->phase = p->phase = FILE_PHASE_ACTIVE;
     uint64_t receiver = s->file_role == CLIENT_REALTIME_RECVER ? conn_id : peer_id;
     file_send_state(fp, receiver, CLIENT_FILE_PEER_READY, s->task_id, s->from_id);
-    file_api->log(fp->self, IMGATE_LOG_INFO, "event=relay_start task=%s from=%u to=%u size=%u", s->task_id, s->from_id,
+    file_api->log_limited(fp->self, IMGATE_LOG_INFO, "relay_start", 50, "event=relay_start task=%s from=%u to=%u size=%u", s->task_id, s->from_id,
                   s->to_id, s->file_size);
 }
 
@@ -170,9 +170,9 @@ void file_relay_state(file_plugin *fp, const imgate_request *req, file_slot *s, 
             p->paused = 0; /* let it say goodbye */
     }
     s->phase = FILE_PHASE_FINISHED;
-    file_task_end(fp, s->task_id);
+    file_task_end(fp, s->task_id, s->from_id);
     file_api->metric_inc(m->state == CLIENT_FILE_DONE ? fp->m_transfers_done : fp->m_transfers_cancelled, 1);
-    file_api->log(fp->self, IMGATE_LOG_INFO, "event=relay_end task=%s state=%u by=%u relayed=%llu", s->task_id,
+    file_api->log_limited(fp->self, IMGATE_LOG_INFO, "relay_end", 50, "event=relay_end task=%s state=%u by=%u relayed=%llu", s->task_id,
                   (unsigned)m->state, s->user_id,
                   (unsigned long long)(s->file_role == CLIENT_REALTIME_RECVER ? s->relayed : p ? p->relayed : 0));
     /* protocol H.9: the connection that sent the state is closed once its output is out. */
@@ -194,7 +194,7 @@ void file_relay_closed(file_plugin *fp, uint64_t conn_id, file_slot *s)
         p->phase = FILE_PHASE_FINISHED;
         file_api->close(fp->self, s->peer_conn, "file_peer_gone");
     }
-    file_task_end(fp, s->task_id);
+    file_task_end(fp, s->task_id, s->from_id);
     file_api->metric_inc(fp->m_transfers_cancelled, 1);
-    file_api->log(fp->self, IMGATE_LOG_INFO, "event=relay_end task=%s state=peer_gone by=%u", s->task_id, s->user_id);
+    file_api->log_limited(fp->self, IMGATE_LOG_INFO, "relay_gone", 50, "event=relay_end task=%s state=peer_gone by=%u", s->task_id, s->user_id);
 }

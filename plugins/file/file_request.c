@@ -102,7 +102,7 @@ static void answer(request_call *call, int ok)
     note.trans_mode = (IM__BaseDefine__TransferFileType)call->mode;
     note.offline_ready = 0;
     file_api->deliver(fp->self, call->to_id, IMGATE_CLASS_PC, 0, SID_FILE, CID_FILE_NOTIFY, &note.base);
-    file_api->log(fp->self, IMGATE_LOG_INFO, "event=task_created task=%s from=%u to=%u size=%u mode=%u",
+    file_api->log_limited(fp->self, IMGATE_LOG_INFO, "task_created", 50, "event=task_created task=%s from=%u to=%u size=%u mode=%u",
                   call->task_id, call->from_id, call->to_id, call->size, call->mode);
 }
 
@@ -115,11 +115,11 @@ static void refuse(request_call *call, const char *why)
     free(call);
 }
 
-static void task_created(file_plugin *fp, void *arg, int ok)
+static void task_created(file_plugin *fp, void *arg, int status)
 {
     request_call *call = arg;
-    if (!ok) {
-        refuse(call, "task_store_unavailable");
+    if (status != FILE_CREATE_OK) {
+        refuse(call, status == FILE_CREATE_TOO_MANY ? "too_many_tasks" : "task_store_unavailable");
         return;
     }
     answer(call, 1);

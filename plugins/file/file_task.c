@@ -12,6 +12,7 @@
 #include <uuid/uuid.h>
 
 #define KEY_PREFIX "imgate:file:task:"
+#define USER_TASKS_PREFIX "imgate:file:tasks:"
 
 /* --- task ids ------------------------------------------------------------------------------------ */
 
@@ -63,12 +64,22 @@ static void task_key(const char *task_id, char *out, size_t len) { snprintf(out,
 
 /* --- create ------------------------------------------------------------------------------------- */
 
-/* Refuses to overwrite: a task id names one task for its whole life. */
+/*
+ * KEYS[1] the task, KEYS[2] the sender's live tasks (a sorted set scored by
+ * expiry). Refuses to overwrite (a task id names one task for its whole life)
+ * and caps the tasks a sender holds at once, so requests cannot pile up keys.
+ * Returns 1, 0 (the id exists) or -1 (too many tasks).
+ */
 static const char CREATE_SCRIPT[] =
+    "local now = tonumber(ARGV[7]) "
+    "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now) "
+    "if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[8]) then return -1 end "
     "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end "
     "redis.call('HMSET', KEYS[1], 'from', ARGV[2], 'to', ARGV[3], 'size', ARGV[4], 'mode', ARGV[5], "
     "'name', ARGV[6], 'created', ARGV[7]) "
     "redis.call('EXPIRE', KEYS[1], ARGV[1]) "
+    "redis.call('ZADD', KEYS[2], now + tonumber(ARGV[1]), ARGV[9]) "
+    "redis.call('EXPIRE', KEYS[2], ARGV[1]) "
     "return 1";
 
 typedef struct create_call {
@@ -80,14 +91,16 @@ static void created(void *state, const void *reply_, void *arg)
 {
     const redisReply *r = reply_;
     create_call *call = arg;
-    int ok = r && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
-    if (!ok)
+    int status = FILE_CREATE_UNAVAILABLE;
+    if (r && r->type == REDIS_REPLY_INTEGER)
+        status = r->integer == 1 ? FILE_CREATE_OK : r->integer < 0 ? FILE_CREATE_TOO_MANY : FILE_CREATE_UNAVAILABLE;
+    if (status == FILE_CREATE_UNAVAILABLE)
         file_api->log_limited(((file_plugin *)state)->self, IMGATE_LOG_WARN, "task_create_failed", 5,
                               "event=task_create_failed reason=\"%s\"",
                               r == NULL                         ? "redis unreachable"
                               : r->type == REDIS_REPLY_ERROR    ? r->str
                                                                 : "task id exists");
-    call->cb(state, call->arg, ok);
+    call->cb(state, call->arg, status);
     free(call);
 }
 
@@ -96,20 +109,22 @@ void file_task_create(file_plugin *fp, const char *task_id, uint32_t from_id, ui
 {
     create_call *call = malloc(sizeof *call);
     if (call == NULL) {
-        cb(fp, arg, 0);
+        cb(fp, arg, FILE_CREATE_UNAVAILABLE);
         return;
     }
     call->cb = cb;
     call->arg = arg;
-    char key[96], ttl[16], from[16], to[16], sz[16], md[16], now[24];
+    char key[96], user_key[64], ttl[16], from[16], to[16], sz[16], md[16], now[24], max[16];
     task_key(task_id, key, sizeof key);
+    snprintf(user_key, sizeof user_key, USER_TASKS_PREFIX "%u", from_id);
+    snprintf(max, sizeof max, "%u", fp->cfg.max_tasks);
     snprintf(ttl, sizeof ttl, "%u", fp->cfg.task_ttl_s);
     snprintf(from, sizeof from, "%u", from_id);
     snprintf(to, sizeof to, "%u", to_id);
     snprintf(sz, sizeof sz, "%u", size);
     snprintf(md, sizeof md, "%u", mode);
     snprintf(now, sizeof now, "%lld", (long long)time(NULL));
-    const char *argv[] = {"EVAL", CREATE_SCRIPT, "1", key, ttl, from, to, sz, md, name, now};
+    const char *argv[] = {"EVAL", CREATE_SCRIPT, "2", key, user_key, ttl, from, to, sz, md, name, now, max, task_id};
     file_api->redis(fp->self, created, call, (int)(sizeof argv / sizeof argv[0]), argv, NULL);
 }
 
@@ -220,10 +235,13 @@ void file_task_release(file_plugin *fp, const char *task_id, uint32_t file_role,
     file_api->redis(fp->self, NULL, NULL, (int)(sizeof argv / sizeof argv[0]), argv, NULL);
 }
 
-void file_task_end(file_plugin *fp, const char *task_id)
+void file_task_end(file_plugin *fp, const char *task_id, uint32_t from_id)
 {
-    char key[96];
+    char key[96], user_key[64];
     task_key(task_id, key, sizeof key);
-    const char *argv[] = {"DEL", key};
-    file_api->redis(fp->self, NULL, NULL, 2, argv, NULL);
+    snprintf(user_key, sizeof user_key, USER_TASKS_PREFIX "%u", from_id);
+    const char *del[] = {"DEL", key};
+    file_api->redis(fp->self, NULL, NULL, 2, del, NULL);
+    const char *zrem[] = {"ZREM", user_key, task_id};
+    file_api->redis(fp->self, NULL, NULL, 3, zrem, NULL);
 }

@@ -37,10 +37,12 @@ typedef struct file_claim {
     char peer_ref[FILE_CONN_REF_MAX];
 } file_claim;
 
-typedef void (*file_task_created_fn)(file_plugin *fp, void *arg, int ok);
+enum { FILE_CREATE_OK, FILE_CREATE_TOO_MANY, FILE_CREATE_UNAVAILABLE };
+typedef void (*file_task_created_fn)(file_plugin *fp, void *arg, int status);
 typedef void (*file_task_claimed_fn)(file_plugin *fp, void *arg, const file_claim *claim);
 
-/* Stores a new task; cb(ok = 1) once it is in Redis. */
+/* Stores a new task: cb(FILE_CREATE_OK) once it is in Redis, FILE_CREATE_TOO_MANY when the sender
+ * already holds max_tasks live tasks. */
 void file_task_create(file_plugin *fp, const char *task_id, uint32_t from_id, uint32_t to_id, uint32_t size,
                       uint32_t mode, const char *name, file_task_created_fn cb, void *arg);
 /* Claims `file_role` (1..3) of the task for `user_id` on connection `conn_id`. A role held by
@@ -50,7 +52,7 @@ void file_task_claim(file_plugin *fp, const char *task_id, uint32_t user_id, uin
 /* Gives the role back (the connection went before the transfer began), if it still holds it. */
 void file_task_release(file_plugin *fp, const char *task_id, uint32_t file_role, uint64_t conn_id);
 /* The task is over (done, cancelled, stored): no login can use it again. */
-void file_task_end(file_plugin *fp, const char *task_id);
+void file_task_end(file_plugin *fp, const char *task_id, uint32_t from_id);
 
 /* "<node>/<conn id>": how a file connection is named in a task. */
 void file_conn_ref(const file_plugin *fp, uint64_t conn_id, char out[FILE_CONN_REF_MAX]);

@@ -284,6 +284,13 @@ static void test_reference_file(void)
     /* Left on disk without its row: IMFileAddOfflineReq lists it once its header matches. */
     const char *task2 = "6a1d3c8f-2b3c-4d4e-9fa0-1b2c3d4e5f60";
     place_reference_file(task2, ALICE, BOB, data, size, size);
+    add_offline(carol, ALICE, BOB, task2, "old2.doc", size);
+    tap_ok(wait_file_notify(bob, 1000) == NULL && rows_for(task2) == 0, "IMFileAddOfflineReq naming another sender is refused");
+    char long_name[600];
+    memset(long_name, 'n', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+    add_offline(alice, ALICE, BOB, task2, long_name, size);
+    tap_ok(wait_file_notify(bob, 1000) == NULL && rows_for(task2) == 0, "... and one with a 599-byte name");
     add_offline(alice, ALICE, CAROL, task2, "old2.doc", size);
     tap_ok(wait_file_notify(carol, 1000) == NULL && rows_for(task2) == 0, "a header naming another receiver is not listed");
     add_offline(alice, ALICE, BOB, task2, "old2.doc", size);
@@ -403,6 +410,17 @@ static void test_bad_uploads(void)
     imgate_client_close(c);
     imgate_client_close(u);
     free(task);
+    /* Bodies that do not decode: no answer, nothing done, the connection stays. */
+    const uint8_t junk[] = {0x0a, 0xff, 0xff, 0xff, 0x01};
+    uint16_t cids[] = {CID_FILE_HAS_OFFLINE_REQ, CID_FILE_ADD_OFFLINE_REQ, CID_FILE_DEL_OFFLINE_REQ};
+    for (size_t k = 0; k < 3; k++) {
+        uint16_t seq;
+        imgate_client_send(bob, SID_FILE, cids[k], junk, sizeof junk, &seq);
+        imgate_client_pdu pdu;
+        tap_is_int(imgate_client_wait(bob, CID_FILE_HAS_OFFLINE_RES, seq, &pdu, 500), IMGATE_CLIENT_TIMEOUT,
+                   "a malformed 0x%04x gets no answer", cids[k]);
+        tap_ok(heartbeat_ok(bob), "... and the connection stays");
+    }
     /* A has-offline request before login: the gate closes the connection. */
     c = harness_connect(h, 0);
     IM__File__IMFileHasOfflineReq m = IM__FILE__IMFILE_HAS_OFFLINE_REQ__INIT;

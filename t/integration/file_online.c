@@ -170,6 +170,16 @@ static void test_roles(void)
     c = harness_connect(h, 0);
     tap_is_int(file_login_rc(c, ALICE, "../../etc/passwd", CLIENT_REALTIME_SENDER), 1, "a task id that is no UUID is refused");
     imgate_client_close(c);
+    c = harness_connect(h, 0);
+    char long_task[4000];
+    memset(long_task, 'a', sizeof long_task - 1);
+    long_task[sizeof long_task - 1] = '\0';
+    tap_is_int(file_login_rc(c, ALICE, long_task, CLIENT_REALTIME_SENDER), 1, "a 4000-byte task id is refused");
+    imgate_client_close(c);
+    c = harness_connect(h, 0);
+    tap_is_int(file_login_rc(c, ALICE, "0E9A39AB-62D4-4F6A-9C39-6E2CB1A0E1F1", CLIENT_REALTIME_SENDER), 1,
+               "a task id spelled in upper case is not the same task (one spelling only)");
+    imgate_client_close(c);
     imgate_client *s = file_conn(h, 0, ALICE, task, CLIENT_REALTIME_SENDER);
     tap_ok(s != NULL, "the sender logs in");
     c = harness_connect(h, 0);
@@ -250,6 +260,10 @@ static void test_cancel_and_refuse(void)
     imgate_client *s, *r;
     uint32_t who = 0;
     if (start_online(5000, &task, &s, &r)) {
+        file_send_state(s, CLIENT_FILE_CANCEL, task, BOB);
+        tap_is_int(file_wait_state(r, &who, 500), -1, "a state naming another user is not relayed");
+        file_send_state(s, CLIENT_FILE_CANCEL, "00000000-0000-4000-8000-000000000000", ALICE);
+        tap_is_int(file_wait_state(r, &who, 500), -1, "a state naming another task is not relayed");
         file_send_state(s, CLIENT_FILE_CANCEL, task, ALICE);
         tap_is_int(file_wait_state(r, &who, 3000), CLIENT_FILE_CANCEL, "the sender's CANCEL reaches the receiver");
         tap_is_int(who, ALICE, "... naming the sender");
@@ -287,6 +301,25 @@ static void test_receiver_offline(void)
         imgate_client_close(u);
         im__file__imfile_rsp__free_unpacked(rsp, NULL);
     }
+}
+
+static void test_task_cap(void)
+{
+    /* max_tasks = 30 for this node: carol's 31st live task is refused. */
+    int accepted = 0;
+    for (int i = 0; i < 31; i++) {
+        IM__File__IMFileRsp *rsp = file_request(carol, CAROL, DAVE, "many.txt", 10, FILE_TYPE_ONLINE);
+        if (rsp && rsp->result_code == 0)
+            accepted++;
+        if (rsp && i == 30)
+            tap_is_int(rsp->result_code, 1, "a request over max_tasks live tasks is refused");
+        if (rsp)
+            im__file__imfile_rsp__free_unpacked(rsp, NULL);
+    }
+    tap_is_int(accepted, 30, "max_tasks tasks are accepted");
+    char *t = file_task(alice, ALICE, DAVE, "other.txt", 10, FILE_TYPE_ONLINE, NULL);
+    tap_ok(t != NULL, "the cap is per sender: another user still gets a task");
+    free(t);
 }
 
 static void test_peer_vanishes(void)
@@ -442,7 +475,7 @@ int main(void)
     add_user(h, CAROL, "carol", "carol123", 0);
     add_user(h, DAVE, "dave", "dave123", 0);
     char ini[4096];
-    snprintf(ini, sizeof ini, "[plugin.file]\nstorage_dir = %s/offline\nmax_file_size = 64m\n", harness_dir(h));
+    snprintf(ini, sizeof ini, "[plugin.file]\nstorage_dir = %s/offline\nmax_file_size = 64m\nmax_tasks = 30\n", harness_dir(h));
     if (harness_node_start(h, "login,file", ini) != 0)
         tap_bail("imgated did not start");
     alice = pc_login(h, 0, "alice", "alice123");
@@ -458,6 +491,7 @@ int main(void)
     test_bad_pulls();
     test_cancel_and_refuse();
     test_receiver_offline();
+    test_task_cap();
     test_peer_vanishes();
     test_oversized_block();
     test_slow_receiver();
