@@ -153,8 +153,8 @@ static int body_field(const uint8_t *p, size_t len, unsigned want, uint64_t *out
 }
 
 /* Appends header + body prefix (+ `data`) to `out`. */
-static int put_frame(iobuf *out, uint16_t cid, uint16_t seq, const uint8_t *body, size_t body_len,
-                     const uint8_t *data, size_t data_len)
+static int put_frame(iobuf *out, uint16_t cid, uint16_t seq, const uint8_t *body, size_t body_len, const uint8_t *data,
+                     size_t data_len)
 {
     size_t total = IMGATE_PDU_HEADER_LEN + body_len + data_len;
     if (iobuf_reserve(out, total) < 0)
@@ -311,7 +311,8 @@ static imgate_client *file_login(file_state *st, uint32_t uid, const char *task,
     req.file_role = (IM__BaseDefine__ClientFileRole)role;
     imgate_client_pdu pdu = {0};
     IM__File__IMFileLoginRsp *rsp = NULL;
-    if (imgate_client_call(c, SID_FILE, CID_FILE_LOGIN_REQ, &req.base, CID_FILE_LOGIN_RES, &pdu, st->opt->timeout_ms) == 0)
+    if (imgate_client_call(c, SID_FILE, CID_FILE_LOGIN_REQ, &req.base, CID_FILE_LOGIN_RES, &pdu, st->opt->timeout_ms) ==
+        0)
         rsp = im__file__imfile_login_rsp__unpack(NULL, pdu.body_len, pdu.body);
     imgate_client_pdu_free(&pdu);
     int ok = rsp && rsp->result_code == 0;
@@ -737,8 +738,8 @@ static bench_step_result file_next_step(void *state, uint32_t client, unsigned s
     return BENCH_STEP_DONE; /* file_run drives the connections */
 }
 
-static bench_reply_verdict file_judge_reply(void *state, unsigned step, const uint8_t *body, size_t len,
-                                            uint32_t *code, char *detail, size_t detail_cap)
+static bench_reply_verdict file_judge_reply(void *state, unsigned step, const uint8_t *body, size_t len, uint32_t *code,
+                                            char *detail, size_t detail_cap)
 {
     return BENCH_REPLY_OK;
 }

@@ -201,7 +201,8 @@ static int cmd_file_send(const cli_options *opt, int argc, char **argv)
     int fd = open(argv[3], O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0 || st.st_size > 0xffffffffLL) {
-        fprintf(stderr, "imgate-cli: file-send: %s: %s\n", argv[3], fd < 0 ? strerror(errno) : "not a non-empty regular file under 4 GiB");
+        fprintf(stderr, "imgate-cli: file-send: %s: %s\n", argv[3],
+                fd < 0 ? strerror(errno) : "not a non-empty regular file under 4 GiB");
         if (fd >= 0)
             close(fd);
         return 1;
@@ -239,8 +240,8 @@ static int cmd_file_send(const cli_options *opt, int argc, char **argv)
            offline && mode == FILE_TYPE_ONLINE ? " (the receiver has no PC online)" : "", ip ? ip : "", port);
     fflush(stdout);
     double started = cli_now_seconds();
-    imgate_client *fc = file_connect(opt, ip, port, me, rsp->task_id,
-                                     offline ? CLIENT_OFFLINE_UPLOAD : CLIENT_REALTIME_SENDER);
+    imgate_client *fc =
+        file_connect(opt, ip, port, me, rsp->task_id, offline ? CLIENT_OFFLINE_UPLOAD : CLIENT_REALTIME_SENDER);
     int final = -1;
     uint64_t served = 0;
     if (fc != NULL) {
@@ -310,7 +311,8 @@ static int pull_file(const cli_options *opt, imgate_client *c, int fd, const cha
         imgate_client_pdu pdu = {0};
         int rc = imgate_client_call(c, SID_FILE, CID_FILE_PULL_DATA_REQ, &req.base, CID_FILE_PULL_DATA_RSP, &pdu,
                                     opt->timeout_ms > 30000 ? opt->timeout_ms : 30000);
-        IM__File__IMFilePullDataRsp *d = rc == 0 ? im__file__imfile_pull_data_rsp__unpack(NULL, pdu.body_len, pdu.body) : NULL;
+        IM__File__IMFilePullDataRsp *d =
+            rc == 0 ? im__file__imfile_pull_data_rsp__unpack(NULL, pdu.body_len, pdu.body) : NULL;
         imgate_client_pdu_free(&pdu);
         if (d == NULL || d->result_code != 0 || d->offset != off || d->file_data.len == 0 ||
             d->file_data.len > size - off || write_at(fd, d->file_data.data, d->file_data.len, off) != 0) {
@@ -348,10 +350,12 @@ static int receive(const cli_options *opt, imgate_client *msg, const char *dir, 
     if (fd < 0)
         return -1;
     double started = cli_now_seconds();
-    imgate_client *c = file_connect(opt, ip, port, me, task, offline ? CLIENT_OFFLINE_DOWNLOAD : CLIENT_REALTIME_RECVER);
+    imgate_client *c =
+        file_connect(opt, ip, port, me, task, offline ? CLIENT_OFFLINE_DOWNLOAD : CLIENT_REALTIME_RECVER);
     int ok = 0;
     if (c != NULL) {
-        int ready = offline || wait_state(c, opt->timeout_ms > 30000 ? opt->timeout_ms : 30000) == CLIENT_FILE_PEER_READY;
+        int ready =
+            offline || wait_state(c, opt->timeout_ms > 30000 ? opt->timeout_ms : 30000) == CLIENT_FILE_PEER_READY;
         if (ready && pull_file(opt, c, fd, task, me, size, offline ? FILE_TYPE_OFFLINE : FILE_TYPE_ONLINE) == 0) {
             if (offline) {
                 ok = wait_state(c, opt->timeout_ms) == CLIENT_FILE_DONE;

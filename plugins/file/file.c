@@ -310,8 +310,10 @@ static int file_init(imgate_instance *self, const imgate_core_api *api, void **s
     snprintf(fp->node, sizeof fp->node, "%s", node.node ? node.node : "");
     const char *addresses = api->config_str(self, "addresses");
     if (read_addresses(fp, addresses, &node) != 0) {
-        api->log(self, IMGATE_LOG_ERROR, "event=bad_config key=addresses value=\"%s\" reason=\"want ip:port[, ip:port]"
-                 " (at most %d), or empty for this node's public address\"", addresses, FILE_MAX_ADDRS);
+        api->log(self, IMGATE_LOG_ERROR,
+                 "event=bad_config key=addresses value=\"%s\" reason=\"want ip:port[, ip:port]"
+                 " (at most %d), or empty for this node's public address\"",
+                 addresses, FILE_MAX_ADDRS);
         free(fp);
         return -1;
     }

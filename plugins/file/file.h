@@ -47,36 +47,36 @@ extern const imgate_core_api *file_api;
 
 typedef struct file_config {
     uint32_t max_file_size;
-    uint32_t max_block;        /* largest online block; offline segments are always 32 KiB */
-    uint32_t window;           /* pulls (or disk jobs) in flight per transfer */
-    uint32_t idle_timeout_ms;  /* file connections */
-    uint32_t task_ttl_s;       /* an unused task id expires after this */
-    const char *storage_dir;   /* offline files; lives as long as the generation */
-    long long offline_ttl_s;   /* stored offline files expire after this (0 = never) */
-    long long upload_stale_s;  /* a partial upload untouched this long is removed */
+    uint32_t max_block;       /* largest online block; offline segments are always 32 KiB */
+    uint32_t window;          /* pulls (or disk jobs) in flight per transfer */
+    uint32_t idle_timeout_ms; /* file connections */
+    uint32_t task_ttl_s;      /* an unused task id expires after this */
+    const char *storage_dir;  /* offline files; lives as long as the generation */
+    long long offline_ttl_s;  /* stored offline files expire after this (0 = never) */
+    long long upload_stale_s; /* a partial upload untouched this long is removed */
     long long sweep_interval_s;
     unsigned long long quota_bytes; /* per sender, bytes waiting in offline files (0 = no limit) */
     unsigned long long min_free;    /* free space an upload must leave on the storage filesystem */
-    uint32_t max_list;         /* offline files per IMFileHasOfflineRsp */
-    uint32_t max_tasks;        /* live tasks one sender may hold */
+    uint32_t max_list;              /* offline files per IMFileHasOfflineRsp */
+    uint32_t max_tasks;             /* live tasks one sender may hold */
 } file_config;
 
 typedef struct file_plugin {
     imgate_instance *self;
     file_config cfg;
-    char node[65];             /* this node's name: file connections are named node/conn_id in Redis */
+    char node[65]; /* this node's name: file connections are named node/conn_id in Redis */
     /* the advertised file addresses (ip_addr_list) */
     char addr_ip[FILE_MAX_ADDRS][64];
     IM__BaseDefine__IpAddr addrs[FILE_MAX_ADDRS];
     IM__BaseDefine__IpAddr *addr_list[FILE_MAX_ADDRS];
     size_t n_addrs;
-    imgate_role role_template;  /* frame cap, idle timeout, output cap of file connections */
+    imgate_role role_template;    /* frame cap, idle timeout, output cap of file connections */
     size_t high_water, low_water; /* a consumer's queued output that pauses / resumes its producer */
     imgate_timer *sweep_timer;
     int sweep_running;
-    imgate_metric *m_requests, *m_requests_offline, *m_requests_refused, *m_logins, *m_logins_refused,
-        *m_relayed_bytes, *m_transfers_done, *m_transfers_cancelled, *m_dropped, *m_uploads_stored,
-        *m_uploads_failed, *m_downloads, *m_expired;
+    imgate_metric *m_requests, *m_requests_offline, *m_requests_refused, *m_logins, *m_logins_refused, *m_relayed_bytes,
+        *m_transfers_done, *m_transfers_cancelled, *m_dropped, *m_uploads_stored, *m_uploads_failed, *m_downloads,
+        *m_expired;
 } file_plugin;
 
 /* Phases of a file connection. */
@@ -107,17 +107,17 @@ struct file_xfer;
 typedef struct file_slot {
     uint32_t layout;
     uint32_t phase;
-    uint32_t file_role;        /* CLIENT_REALTIME_SENDER .. CLIENT_OFFLINE_DOWNLOAD */
+    uint32_t file_role; /* CLIENT_REALTIME_SENDER .. CLIENT_OFFLINE_DOWNLOAD */
     uint32_t user_id;
     uint32_t from_id, to_id, file_size;
     char task_id[FILE_TASK_ID_LEN + 1];
-    uint64_t peer_conn;        /* online: the other party's file connection once both are in */
+    uint64_t peer_conn;               /* online: the other party's file connection once both are in */
     file_pull pulls[FILE_MAX_WINDOW]; /* online receiver: forwarded pulls, oldest first */
     uint32_t n_pulls;
-    uint32_t in_flight;        /* download: reads not yet answered */
-    uint32_t paused;           /* this plugin stopped reading the connection (flow control) */
-    uint64_t relayed;          /* bytes of file data sent to this connection */
-    struct file_xfer *xfer;    /* offline: the open file (heap; see file_offline.c) */
+    uint32_t in_flight;     /* download: reads not yet answered */
+    uint32_t paused;        /* this plugin stopped reading the connection (flow control) */
+    uint64_t relayed;       /* bytes of file data sent to this connection */
+    struct file_xfer *xfer; /* offline: the open file (heap; see file_offline.c) */
 } file_slot;
 
 /* The connection's slot, created if need be; NULL when it is gone or holds an unknown layout

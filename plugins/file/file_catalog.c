@@ -164,10 +164,11 @@ static void add_job(imgate_worker *w, void *state, void *arg)
     char name[sizeof c->name];
     imgate_db_bind in[] = {IMGATE_DB_STR(c->task_id)};
     imgate_db_bind out[] = {IMGATE_DB_U32(&from), IMGATE_DB_U32(&to), IMGATE_DB_U32(&size), IMGATE_DB_STR_OUT(name)};
-    int rc = file_api->db_query(w, IMGATE_DB_MASTER,
-                                "SELECT fromId, toId, size, fileName FROM IMTransmitFile WHERE taskId = ? AND status = 0"
-                                " ORDER BY id LIMIT 1",
-                                in, 1, out, 4);
+    int rc =
+        file_api->db_query(w, IMGATE_DB_MASTER,
+                           "SELECT fromId, toId, size, fileName FROM IMTransmitFile WHERE taskId = ? AND status = 0"
+                           " ORDER BY id LIMIT 1",
+                           in, 1, out, 4);
     if (rc < 0) {
         c->why = "database_unavailable";
         return;
@@ -275,8 +276,8 @@ static void del_job(imgate_worker *w, void *state, void *arg)
 {
     del_call *c = arg;
     imgate_db_bind in[] = {IMGATE_DB_U32(&c->from_id), IMGATE_DB_U32(&c->to_id), IMGATE_DB_STR(c->task_id)};
-    c->deleted = file_api->db_exec(w, "DELETE FROM IMTransmitFile WHERE fromId = ? AND toId = ? AND taskId = ?", in, 3,
-                                   NULL);
+    c->deleted =
+        file_api->db_exec(w, "DELETE FROM IMTransmitFile WHERE fromId = ? AND toId = ? AND taskId = ?", in, 3, NULL);
     /* The file goes with its row; a file whose row is elsewhere (another pair) is not this caller's. */
     if (c->deleted > 0)
         file_store_remove(c->dir, c->task_id);
@@ -290,8 +291,8 @@ static void deleted(void *state, void *arg, int status)
         file_api->log_limited(c->fp->self, IMGATE_LOG_WARN, "del_failed", 5,
                               "event=del_offline_failed task=%s reason=database_unavailable", c->task_id);
     else if (c->deleted > 0)
-        file_api->log_limited(c->fp->self, IMGATE_LOG_INFO, "deleted", 50, "event=offline_deleted task=%s from=%u to=%u", c->task_id,
-                      c->from_id, c->to_id);
+        file_api->log_limited(c->fp->self, IMGATE_LOG_INFO, "deleted", 50,
+                              "event=offline_deleted task=%s from=%u to=%u", c->task_id, c->from_id, c->to_id);
     free(c);
 }
 

@@ -27,8 +27,8 @@ typedef struct login_call {
 static void refuse(file_plugin *fp, imgate_reply_to *to, const char *task_id, uint32_t user_id, const char *why)
 {
     file_api->log_limited(fp->self, IMGATE_LOG_INFO, "login_refused", 20,
-                          "event=file_login_refused conn=%llu user=%u task=%s reason=%s", (unsigned long long)to->conn_id,
-                          user_id, task_id, why);
+                          "event=file_login_refused conn=%llu user=%u task=%s reason=%s",
+                          (unsigned long long)to->conn_id, user_id, task_id, why);
     file_login_answer(fp, to, 0, task_id);
 }
 

@@ -38,7 +38,7 @@ typedef struct file_xfer {
     int upload;
     uint64_t conn_id;
     char task_id[FILE_TASK_ID_LEN + 1];
-    char dir[1025];    /* where the file was opened: a reload may change storage_dir */
+    char dir[1025]; /* where the file was opened: a reload may change storage_dir */
     char name[FILE_NAME_MAX + 1];
     uint32_t from_id, to_id, size;
     uint64_t quota;
@@ -179,7 +179,8 @@ static void open_job(imgate_worker *w, void *state, void *arg)
         return;
     }
     unsigned long long avail = 0;
-    if (file_store_free_space(x->dir, &avail) == 0 && avail < (unsigned long long)x->size + FILE_HEADER_LEN + c->min_free) {
+    if (file_store_free_space(x->dir, &avail) == 0 &&
+        avail < (unsigned long long)x->size + FILE_HEADER_LEN + c->min_free) {
         c->rc = ENOSPC;
         c->why = "storage_full";
         return;
@@ -256,9 +257,9 @@ static void opened(void *state, void *arg, int status)
     s->file_size = x->size;
     s->phase = FILE_PHASE_ACTIVE;
     file_login_answer(fp, &c->to, 1, x->task_id);
-    file_api->log_limited(fp->self, IMGATE_LOG_INFO, "xfer_start", 50, "event=%s_start conn=%llu task=%s from=%u to=%u size=%u",
-                  x->upload ? "upload" : "download", (unsigned long long)conn_id, x->task_id, x->from_id, x->to_id,
-                  x->size);
+    file_api->log_limited(fp->self, IMGATE_LOG_INFO, "xfer_start", 50,
+                          "event=%s_start conn=%llu task=%s from=%u to=%u size=%u", x->upload ? "upload" : "download",
+                          (unsigned long long)conn_id, x->task_id, x->from_id, x->to_id, x->size);
     if (x->upload)
         send_pull(fp, s); /* protocol H.9: the server pulls, from offset 0 */
     free(c);
@@ -358,8 +359,9 @@ static void written(void *state, void *arg, int status)
         x->stored = 1;
         file_api->metric_inc(fp->m_uploads_stored, 1);
         file_task_end(fp, x->task_id, x->from_id);
-        file_api->log_limited(fp->self, IMGATE_LOG_INFO, "stored", 50, "event=upload_stored task=%s from=%u to=%u size=%u", x->task_id,
-                      x->from_id, x->to_id, x->size);
+        file_api->log_limited(fp->self, IMGATE_LOG_INFO, "stored", 50,
+                              "event=upload_stored task=%s from=%u to=%u size=%u", x->task_id, x->from_id, x->to_id,
+                              x->size);
         if (s != NULL && s->xfer == x) {
             s->phase = FILE_PHASE_FINISHED;
             file_send_state(fp, x->conn_id, CLIENT_FILE_DONE, x->task_id, s->user_id);
@@ -484,8 +486,8 @@ static void read_done(void *state, void *arg, int status)
                 file_send_state(fp, x->conn_id, CLIENT_FILE_DONE, x->task_id, x->from_id);
                 s->phase = FILE_PHASE_FINISHED;
                 file_api->metric_inc(fp->m_downloads, 1);
-                file_api->log_limited(fp->self, IMGATE_LOG_INFO, "downloaded", 50, "event=download_done task=%s to=%u size=%u", x->task_id,
-                              x->to_id, x->size);
+                file_api->log_limited(fp->self, IMGATE_LOG_INFO, "downloaded", 50,
+                                      "event=download_done task=%s to=%u size=%u", x->task_id, x->to_id, x->size);
                 file_api->close(fp->self, x->conn_id, "file_download_done");
             } else {
                 file_flow_update(fp, x->conn_id, s, s->in_flight);
@@ -511,8 +513,8 @@ void file_offline_pull(file_plugin *fp, const imgate_request *req, file_slot *s,
     if (code != 0) {
         file_api->metric_inc(fp->m_dropped, 1);
         file_api->log_limited(fp->self, IMGATE_LOG_INFO, "pull_refused", 20,
-                              "event=pull_refused conn=%llu user=%u offset=%u code=%u", (unsigned long long)req->conn_id,
-                              m->user_id, m->offset, code);
+                              "event=pull_refused conn=%llu user=%u offset=%u code=%u",
+                              (unsigned long long)req->conn_id, m->user_id, m->offset, code);
         refuse_pull(fp, req->conn_id, req->seq_num, m->task_id, m->user_id, m->offset, code);
         return;
     }

@@ -65,13 +65,14 @@ void file_relay_join(file_plugin *fp, uint64_t conn_id, file_slot *s, const char
     s->phase = p->phase = FILE_PHASE_ACTIVE;
     uint64_t receiver = s->file_role == CLIENT_REALTIME_RECVER ? conn_id : peer_id;
     file_send_state(fp, receiver, CLIENT_FILE_PEER_READY, s->task_id, s->from_id);
-    file_api->log_limited(fp->self, IMGATE_LOG_INFO, "relay_start", 50, "event=relay_start task=%s from=%u to=%u size=%u", s->task_id, s->from_id,
-                  s->to_id, s->file_size);
+    file_api->log_limited(fp->self, IMGATE_LOG_INFO, "relay_start", 50,
+                          "event=relay_start task=%s from=%u to=%u size=%u", s->task_id, s->from_id, s->to_id,
+                          s->file_size);
 }
 
 /* Answers a pull the relay cannot take, with the reason as the reference's FileServerError code. */
-static void refuse_pull(file_plugin *fp, const imgate_request *req, const IM__File__IMFilePullDataReq *m,
-                        uint32_t code, const char *why)
+static void refuse_pull(file_plugin *fp, const imgate_request *req, const IM__File__IMFilePullDataReq *m, uint32_t code,
+                        const char *why)
 {
     drop(fp, req, why);
     IM__File__IMFilePullDataRsp rsp = IM__FILE__IMFILE_PULL_DATA_RSP__INIT;
@@ -150,8 +151,8 @@ void file_relay_data(file_plugin *fp, const imgate_request *req, file_slot *s, c
     memmove(&r->pulls[i], &r->pulls[i + 1], (r->n_pulls - i - 1) * sizeof r->pulls[0]);
     r->n_pulls--;
     /* Forwarded as the sender wrote it, under the seq of the receiver's pull (protocol H.9). */
-    if (file_api->send(fp->self, s->peer_conn, SID_FILE, CID_FILE_PULL_DATA_RSP, pull.seq, req->body,
-                       req->body_len) != IMGATE_OK)
+    if (file_api->send(fp->self, s->peer_conn, SID_FILE, CID_FILE_PULL_DATA_RSP, pull.seq, req->body, req->body_len) !=
+        IMGATE_OK)
         return; /* the receiver is gone or over its output cap: its close ends the transfer */
     r->relayed += m->file_data.len;
     file_api->metric_inc(fp->m_relayed_bytes, m->file_data.len);
@@ -172,9 +173,12 @@ void file_relay_state(file_plugin *fp, const imgate_request *req, file_slot *s, 
     s->phase = FILE_PHASE_FINISHED;
     file_task_end(fp, s->task_id, s->from_id);
     file_api->metric_inc(m->state == CLIENT_FILE_DONE ? fp->m_transfers_done : fp->m_transfers_cancelled, 1);
-    file_api->log_limited(fp->self, IMGATE_LOG_INFO, "relay_end", 50, "event=relay_end task=%s state=%u by=%u relayed=%llu", s->task_id,
-                  (unsigned)m->state, s->user_id,
-                  (unsigned long long)(s->file_role == CLIENT_REALTIME_RECVER ? s->relayed : p ? p->relayed : 0));
+    file_api->log_limited(fp->self, IMGATE_LOG_INFO, "relay_end", 50,
+                          "event=relay_end task=%s state=%u by=%u relayed=%llu", s->task_id, (unsigned)m->state,
+                          s->user_id,
+                          (unsigned long long)(s->file_role == CLIENT_REALTIME_RECVER ? s->relayed
+                                               : p                                    ? p->relayed
+                                                                                      : 0));
     /* protocol H.9: the connection that sent the state is closed once its output is out. */
     file_api->close(fp->self, req->conn_id, "file_state");
 }
@@ -196,5 +200,6 @@ void file_relay_closed(file_plugin *fp, uint64_t conn_id, file_slot *s)
     }
     file_task_end(fp, s->task_id, s->from_id);
     file_api->metric_inc(fp->m_transfers_cancelled, 1);
-    file_api->log_limited(fp->self, IMGATE_LOG_INFO, "relay_gone", 50, "event=relay_end task=%s state=peer_gone by=%u", s->task_id, s->user_id);
+    file_api->log_limited(fp->self, IMGATE_LOG_INFO, "relay_gone", 50, "event=relay_end task=%s state=peer_gone by=%u",
+                          s->task_id, s->user_id);
 }

@@ -102,8 +102,9 @@ static void answer(request_call *call, int ok)
     note.trans_mode = (IM__BaseDefine__TransferFileType)call->mode;
     note.offline_ready = 0;
     file_api->deliver(fp->self, call->to_id, IMGATE_CLASS_PC, 0, SID_FILE, CID_FILE_NOTIFY, &note.base);
-    file_api->log_limited(fp->self, IMGATE_LOG_INFO, "task_created", 50, "event=task_created task=%s from=%u to=%u size=%u mode=%u",
-                  call->task_id, call->from_id, call->to_id, call->size, call->mode);
+    file_api->log_limited(fp->self, IMGATE_LOG_INFO, "task_created", 50,
+                          "event=task_created task=%s from=%u to=%u size=%u mode=%u", call->task_id, call->from_id,
+                          call->to_id, call->size, call->mode);
 }
 
 static void refuse(request_call *call, const char *why)
@@ -134,7 +135,8 @@ static void check_parties(imgate_worker *w, void *state, void *arg)
     uint32_t found = 0;
     imgate_db_bind in[] = {IMGATE_DB_U32(&call->to_id)};
     imgate_db_bind out[] = {IMGATE_DB_U32(&found)};
-    int rc = file_api->db_query(w, IMGATE_DB_REPLICA, "SELECT id FROM IMUser WHERE id = ? AND status = 0", in, 1, out, 1);
+    int rc =
+        file_api->db_query(w, IMGATE_DB_REPLICA, "SELECT id FROM IMUser WHERE id = ? AND status = 0", in, 1, out, 1);
     if (rc < 0)
         return;
     call->receiver_ok = rc == 1;

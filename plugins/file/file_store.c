@@ -118,7 +118,8 @@ int file_header_parse(const uint8_t in[FILE_HEADER_LEN], file_header *h)
     memcpy(h->task_id, in + H_TASK, n);
     h->task_id[n] = '\0';
     unsigned long long from, to, created, size;
-    if (parse_number(in + H_FROM, H_FROM_LEN, UINT32_MAX, &from) || parse_number(in + H_TO, H_TO_LEN, UINT32_MAX, &to) ||
+    if (parse_number(in + H_FROM, H_FROM_LEN, UINT32_MAX, &from) ||
+        parse_number(in + H_TO, H_TO_LEN, UINT32_MAX, &to) ||
         parse_number(in + H_CREATED, H_CREATED_LEN, INT64_MAX / 2, &created) ||
         parse_number(in + H_SIZE, H_SIZE_LEN, UINT32_MAX, &size))
         return EINVAL;

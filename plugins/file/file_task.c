@@ -97,9 +97,9 @@ static void created(void *state, const void *reply_, void *arg)
     if (status == FILE_CREATE_UNAVAILABLE)
         file_api->log_limited(((file_plugin *)state)->self, IMGATE_LOG_WARN, "task_create_failed", 5,
                               "event=task_create_failed reason=\"%s\"",
-                              r == NULL                         ? "redis unreachable"
-                              : r->type == REDIS_REPLY_ERROR    ? r->str
-                                                                : "task id exists");
+                              r == NULL                      ? "redis unreachable"
+                              : r->type == REDIS_REPLY_ERROR ? r->str
+                                                             : "task id exists");
     call->cb(state, call->arg, status);
     free(call);
 }
@@ -194,7 +194,9 @@ static void claimed(void *state, const void *reply_, void *arg)
     } else {
         file_api->log_limited(((file_plugin *)state)->self, IMGATE_LOG_WARN, "task_claim_failed", 5,
                               "event=task_claim_failed reason=\"%s\"",
-                              r == NULL ? "redis unreachable" : r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+                              r == NULL                      ? "redis unreachable"
+                              : r->type == REDIS_REPLY_ERROR ? r->str
+                                                             : "bad reply");
     }
     call->cb(state, call->arg, &claim);
     free(call);

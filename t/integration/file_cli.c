@@ -154,7 +154,8 @@ int main(void)
     tap_is_int(rc, 0, "file-send to a receiver who is away exits 0");
     if (rc != 0)
         show(send_log);
-    tap_ok(file_contains(send_log, "mode: offline (the receiver has no PC online)") && file_contains(send_log, "stored offline"),
+    tap_ok(file_contains(send_log, "mode: offline (the receiver has no PC online)") &&
+               file_contains(send_log, "stored offline"),
            "... the file is stored offline");
     const char *recv2[] = {"file-recv", "bob", "bob123", out_dir, "0", NULL};
     rc = cli_wait(cli_start(recv_log, recv2), 30000);

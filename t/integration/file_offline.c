@@ -143,7 +143,8 @@ static void test_upload_download(void)
     tap_ok(u != NULL, "the sender logs in to upload");
     tap_ok(u && upload_all(u, task, ALICE, data, size, 0, 0),
            "the server pulls 32 KiB segments at index*32768 (the last one shorter), then says DONE");
-    tap_is_int(u ? imgate_client_wait_closed(u, 3000) : 0, IMGATE_CLIENT_CLOSED, "the uploader's connection is closed after DONE");
+    tap_is_int(u ? imgate_client_wait_closed(u, 3000) : 0, IMGATE_CLIENT_CLOSED,
+               "the uploader's connection is closed after DONE");
     imgate_client_close(u);
 
     tap_is_int(sql_number(h,
@@ -285,17 +286,20 @@ static void test_reference_file(void)
     const char *task2 = "6a1d3c8f-2b3c-4d4e-9fa0-1b2c3d4e5f60";
     place_reference_file(task2, ALICE, BOB, data, size, size);
     add_offline(carol, ALICE, BOB, task2, "old2.doc", size);
-    tap_ok(wait_file_notify(bob, 1000) == NULL && rows_for(task2) == 0, "IMFileAddOfflineReq naming another sender is refused");
+    tap_ok(wait_file_notify(bob, 1000) == NULL && rows_for(task2) == 0,
+           "IMFileAddOfflineReq naming another sender is refused");
     char long_name[600];
     memset(long_name, 'n', sizeof long_name - 1);
     long_name[sizeof long_name - 1] = '\0';
     add_offline(alice, ALICE, BOB, task2, long_name, size);
     tap_ok(wait_file_notify(bob, 1000) == NULL && rows_for(task2) == 0, "... and one with a 599-byte name");
     add_offline(alice, ALICE, CAROL, task2, "old2.doc", size);
-    tap_ok(wait_file_notify(carol, 1000) == NULL && rows_for(task2) == 0, "a header naming another receiver is not listed");
+    tap_ok(wait_file_notify(carol, 1000) == NULL && rows_for(task2) == 0,
+           "a header naming another receiver is not listed");
     add_offline(alice, ALICE, BOB, task2, "old2.doc", size);
     IM__File__IMFileNotify *n = wait_file_notify(bob, 3000);
-    tap_ok(n && strcmp(n->task_id, task2) == 0 && n->offline_ready == 1, "a stored file without a row is listed on add");
+    tap_ok(n && strcmp(n->task_id, task2) == 0 && n->offline_ready == 1,
+           "a stored file without a row is listed on add");
     if (n)
         im__file__imfile_notify__free_unpacked(n, NULL);
     tap_is_int(rows_for(task2), 1, "... once");
@@ -367,12 +371,16 @@ static void bad_upload(int how, const char *what)
         break;
     }
     case BAD_CANCEL: file_send_state(u, CLIENT_FILE_CANCEL, task, ALICE); break;
-    case BAD_VANISH: imgate_client_close(u); u = NULL; break;
+    case BAD_VANISH:
+        imgate_client_close(u);
+        u = NULL;
+        break;
     }
     if (how == BAD_OFFSET || how == BAD_SIZE || how == BAD_RESULT)
         tap_is_int(file_wait_state(u, NULL, 3000), CLIENT_FILE_CANCEL, "%s: the uploader is told CANCEL", what);
     if (u)
-        tap_is_int(imgate_client_wait_closed(u, 3000), IMGATE_CLIENT_CLOSED, "%s: the upload connection is closed", what);
+        tap_is_int(imgate_client_wait_closed(u, 3000), IMGATE_CLIENT_CLOSED, "%s: the upload connection is closed",
+                   what);
     imgate_client_close(u);
     char part[4096], path[4096];
     stored_path(storage, task, ".part", part, sizeof part);
@@ -400,13 +408,15 @@ static void test_bad_uploads(void)
     char *task = file_task(alice, ALICE, BOB, "two.bin", 1000, FILE_TYPE_OFFLINE, NULL);
     imgate_client *u = file_conn(h, 0, ALICE, task, CLIENT_OFFLINE_UPLOAD);
     imgate_client *c = harness_connect(h, 0);
-    tap_is_int(file_login_rc(c, ALICE, task, CLIENT_OFFLINE_UPLOAD), 1, "a second uploader of the same task is refused");
+    tap_is_int(file_login_rc(c, ALICE, task, CLIENT_OFFLINE_UPLOAD), 1,
+               "a second uploader of the same task is refused");
     imgate_client_close(c);
     c = harness_connect(h, 0);
     tap_is_int(file_login_rc(c, BOB, task, CLIENT_OFFLINE_UPLOAD), 1, "the receiver cannot upload");
     imgate_client_close(c);
     c = harness_connect(h, 0);
-    tap_is_int(file_login_rc(c, ALICE, task, CLIENT_REALTIME_SENDER), 1, "an online role on an offline task is refused");
+    tap_is_int(file_login_rc(c, ALICE, task, CLIENT_REALTIME_SENDER), 1,
+               "an online role on an offline task is refused");
     imgate_client_close(c);
     imgate_client_close(u);
     free(task);
@@ -426,7 +436,8 @@ static void test_bad_uploads(void)
     IM__File__IMFileHasOfflineReq m = IM__FILE__IMFILE_HAS_OFFLINE_REQ__INIT;
     m.user_id = BOB;
     imgate_client_send_msg(c, SID_FILE, CID_FILE_HAS_OFFLINE_REQ, &m.base, NULL);
-    tap_is_int(imgate_client_wait_closed(c, 3000), IMGATE_CLIENT_CLOSED, "IMFileHasOfflineReq before login closes the connection");
+    tap_is_int(imgate_client_wait_closed(c, 3000), IMGATE_CLIENT_CLOSED,
+               "IMFileHasOfflineReq before login closes the connection");
     imgate_client_close(c);
 }
 
@@ -486,7 +497,9 @@ static void test_full_and_readonly(void)
         snprintf(ro_storage, sizeof ro_storage, "/proc/self/imgate-offline");
     }
     tap_diag("full: %s; read-only: %s", mounted_full ? "a 256 KiB tmpfs" : "min_free above the free space",
-             mounted_ro ? "a read-only tmpfs" : geteuid() != 0 ? "mode 0555" : "/proc");
+             mounted_ro       ? "a read-only tmpfs"
+             : geteuid() != 0 ? "mode 0555"
+                              : "/proc");
     char ini[8192];
     snprintf(ini, sizeof ini, "[plugin.file]\nstorage_dir = %s\nmin_free = %s\n", full_dir,
              mounted_full ? "0" : "1048576m");
@@ -567,7 +580,8 @@ static void test_reload_mid_upload(void)
     harness_node_signal(h, 0, SIGHUP);
     tap_ok(wait_log(h, 0, "reload gen=2 status=done", 10000), "the plugins are reloaded mid-upload");
     tap_ok(wait_log(h, 0, "event=generation_freed gen=1", 10000), "the old generation is unloaded");
-    tap_ok(u && upload_all(u, task, ALICE, data, size, 20 * SEG, 0), "the rest is pulled and stored by the new generation");
+    tap_ok(u && upload_all(u, task, ALICE, data, size, 20 * SEG, 0),
+           "the rest is pulled and stored by the new generation");
     imgate_client_close(u);
     imgate_client *d = file_conn(h, 0, BOB, task, CLIENT_OFFLINE_DOWNLOAD);
     uint8_t *got = calloc(1, size);

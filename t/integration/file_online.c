@@ -120,7 +120,8 @@ static void test_bad_requests(void)
     req.file_size = 1;
     req.trans_mode = FILE_TYPE_ONLINE;
     imgate_client_send_msg(anon, SID_FILE, CID_FILE_REQUEST, &req.base, NULL);
-    tap_is_int(imgate_client_wait_closed(anon, 3000), IMGATE_CLIENT_CLOSED, "a file request before login closes the connection");
+    tap_is_int(imgate_client_wait_closed(anon, 3000), IMGATE_CLIENT_CLOSED,
+               "a file request before login closes the connection");
     imgate_client_close(anon);
 }
 
@@ -139,7 +140,8 @@ static void transfer_of(uint32_t size, unsigned window, const char *what)
     file_send_state(r, CLIENT_FILE_DONE, task, BOB);
     uint32_t who = 0;
     tap_is_int(file_wait_state(s, &who, 3000), CLIENT_FILE_DONE, "%s: DONE reaches the sender", what);
-    tap_is_int(imgate_client_wait_closed(r, 3000), IMGATE_CLIENT_CLOSED, "%s: the receiver's file connection is closed after DONE", what);
+    tap_is_int(imgate_client_wait_closed(r, 3000), IMGATE_CLIENT_CLOSED,
+               "%s: the receiver's file connection is closed after DONE", what);
     imgate_client_close(s);
     imgate_client_close(r);
     free(data);
@@ -168,7 +170,8 @@ static void test_roles(void)
                "an unknown task id is refused");
     imgate_client_close(c);
     c = harness_connect(h, 0);
-    tap_is_int(file_login_rc(c, ALICE, "../../etc/passwd", CLIENT_REALTIME_SENDER), 1, "a task id that is no UUID is refused");
+    tap_is_int(file_login_rc(c, ALICE, "../../etc/passwd", CLIENT_REALTIME_SENDER), 1,
+               "a task id that is no UUID is refused");
     imgate_client_close(c);
     c = harness_connect(h, 0);
     char long_task[4000];
@@ -186,7 +189,8 @@ static void test_roles(void)
     tap_is_int(file_login_rc(c, ALICE, task, CLIENT_REALTIME_SENDER), 1, "a second sender on the same task is refused");
     imgate_client_close(c);
     /* A file login on a user's message connection: refused, and the user stays logged in. */
-    tap_is_int(file_login_rc(alice, ALICE, task, CLIENT_REALTIME_SENDER), 1, "a file login on a message connection is refused");
+    tap_is_int(file_login_rc(alice, ALICE, task, CLIENT_REALTIME_SENDER), 1,
+               "a file login on a message connection is refused");
     tap_ok(heartbeat_ok(alice), "... which stays open");
     /* A malformed login: no answer. */
     c = harness_connect(h, 0);
@@ -194,12 +198,14 @@ static void test_roles(void)
     uint16_t seq;
     imgate_client_send(c, SID_FILE, CID_FILE_LOGIN_REQ, junk, sizeof junk, &seq);
     imgate_client_pdu pdu;
-    tap_is_int(imgate_client_wait(c, CID_FILE_LOGIN_RES, seq, &pdu, 1000), IMGATE_CLIENT_TIMEOUT, "a malformed file login gets no answer");
+    tap_is_int(imgate_client_wait(c, CID_FILE_LOGIN_RES, seq, &pdu, 1000), IMGATE_CLIENT_TIMEOUT,
+               "a malformed file login gets no answer");
     imgate_client_close(c);
     /* A file connection reaches nothing but SID_FILE: a message command closes it. */
     IM__Login__IMLogoutReq lo = IM__LOGIN__IMLOGOUT_REQ__INIT;
     imgate_client_send_msg(s, SID_LOGIN, CID_LOGIN_REQ_LOGINOUT, &lo.base, NULL);
-    tap_is_int(imgate_client_wait_closed(s, 3000), IMGATE_CLIENT_CLOSED, "a file connection sending a login command is closed");
+    tap_is_int(imgate_client_wait_closed(s, 3000), IMGATE_CLIENT_CLOSED,
+               "a file connection sending a login command is closed");
     imgate_client_close(s);
     /* A pull before any login: the gate closes the connection. */
     c = harness_connect(h, 0);
@@ -220,17 +226,20 @@ static void test_bad_pulls(void)
     IM__File__IMFilePullDataRsp *d;
     file_send_pull(r, task, BOB, FILE_TYPE_ONLINE, 99990, 100, NULL);
     d = file_wait_data(r, NULL, 3000);
-    tap_ok(d && d->result_code == FILE_SERVER_ERRNO_PULL_DATA_SEEK_OFFSET_ERROR, "a pull past the end is refused (code 11)");
+    tap_ok(d && d->result_code == FILE_SERVER_ERRNO_PULL_DATA_SEEK_OFFSET_ERROR,
+           "a pull past the end is refused (code 11)");
     if (d)
         im__file__imfile_pull_data_rsp__free_unpacked(d, NULL);
     file_send_pull(r, task, BOB, FILE_TYPE_ONLINE, 0, 40000, NULL);
     d = file_wait_data(r, NULL, 3000);
-    tap_ok(d && d->result_code == FILE_SERVER_ERRNO_PULL_DATA_SEEK_OFFSET_ERROR, "a pull larger than max_block is refused");
+    tap_ok(d && d->result_code == FILE_SERVER_ERRNO_PULL_DATA_SEEK_OFFSET_ERROR,
+           "a pull larger than max_block is refused");
     if (d)
         im__file__imfile_pull_data_rsp__free_unpacked(d, NULL);
     file_send_pull(r, task, CAROL, FILE_TYPE_ONLINE, 0, 100, NULL);
     d = file_wait_data(r, NULL, 3000);
-    tap_ok(d && d->result_code == FILE_SERVER_ERRNO_PULL_DATA_ILLIEAGE_USER, "a pull naming another user is refused (code 6)");
+    tap_ok(d && d->result_code == FILE_SERVER_ERRNO_PULL_DATA_ILLIEAGE_USER,
+           "a pull naming another user is refused (code 6)");
     if (d)
         im__file__imfile_pull_data_rsp__free_unpacked(d, NULL);
     file_send_pull(s, task, ALICE, FILE_TYPE_ONLINE, 0, 100, NULL);
@@ -269,7 +278,8 @@ static void test_cancel_and_refuse(void)
         tap_is_int(who, ALICE, "... naming the sender");
         tap_is_int(imgate_client_wait_closed(s, 3000), IMGATE_CLIENT_CLOSED, "the canceller's connection is closed");
         imgate_client *again = harness_connect(h, 0);
-        tap_is_int(file_login_rc(again, ALICE, task, CLIENT_REALTIME_SENDER), 1, "a cancelled task cannot be used again");
+        tap_is_int(file_login_rc(again, ALICE, task, CLIENT_REALTIME_SENDER), 1,
+                   "a cancelled task cannot be used again");
         imgate_client_close(again);
         imgate_client_close(s);
         imgate_client_close(r);
@@ -292,9 +302,10 @@ static void test_cancel_and_refuse(void)
 static void test_receiver_offline(void)
 {
     IM__File__IMFileRsp *rsp = file_request(alice, ALICE, DAVE, "for-dave.zip", 4096, FILE_TYPE_ONLINE);
-    tap_ok(rsp && rsp->result_code == 0 && rsp->trans_mode == FILE_TYPE_OFFLINE && strlen(rsp->task_id) == 36 &&
-               rsp->n_ip_addr_list == 1,
-           "an online request to a receiver who is not online becomes offline: result 0, trans_mode 2, task, addresses");
+    tap_ok(
+        rsp && rsp->result_code == 0 && rsp->trans_mode == FILE_TYPE_OFFLINE && strlen(rsp->task_id) == 36 &&
+            rsp->n_ip_addr_list == 1,
+        "an online request to a receiver who is not online becomes offline: result 0, trans_mode 2, task, addresses");
     if (rsp) {
         imgate_client *u = file_conn(h, 0, ALICE, rsp->task_id, CLIENT_OFFLINE_UPLOAD);
         tap_ok(u != NULL, "... and the sender may upload it offline");
@@ -334,7 +345,8 @@ static void test_peer_vanishes(void)
     tap_is_int(relay_range(s, r, task, ALICE, BOB, data, 0, 3 * SEG, SEG, 2, got), 3 * SEG, "three blocks relayed");
     imgate_client_close(s);
     uint32_t who = 0;
-    tap_is_int(file_wait_state(r, &who, 3000), CLIENT_FILE_CANCEL, "the sender vanishing mid-transfer: the receiver gets CANCEL");
+    tap_is_int(file_wait_state(r, &who, 3000), CLIENT_FILE_CANCEL,
+               "the sender vanishing mid-transfer: the receiver gets CANCEL");
     tap_is_int(imgate_client_wait_closed(r, 3000), IMGATE_CLIENT_CLOSED, "... and is let go");
     imgate_client_close(r);
     free(task);
@@ -367,7 +379,8 @@ static void test_oversized_block(void)
         im__file__imfile_pull_data_req__free_unpacked(p, NULL);
     uint8_t *big = pattern(48 * 1024, 9);
     file_send_data(s, seq, task, ALICE, 0, big, 48 * 1024, 0);
-    tap_is_int(imgate_client_wait_closed(s, 3000), IMGATE_CLIENT_CLOSED, "a block over the frame cap closes the sender");
+    tap_is_int(imgate_client_wait_closed(s, 3000), IMGATE_CLIENT_CLOSED,
+               "a block over the frame cap closes the sender");
     uint32_t who;
     tap_is_int(file_wait_state(r, &who, 3000), CLIENT_FILE_CANCEL, "... and the receiver is told CANCEL");
     imgate_client_close(s);
@@ -475,7 +488,8 @@ int main(void)
     add_user(h, CAROL, "carol", "carol123", 0);
     add_user(h, DAVE, "dave", "dave123", 0);
     char ini[4096];
-    snprintf(ini, sizeof ini, "[plugin.file]\nstorage_dir = %s/offline\nmax_file_size = 64m\nmax_tasks = 30\n", harness_dir(h));
+    snprintf(ini, sizeof ini, "[plugin.file]\nstorage_dir = %s/offline\nmax_file_size = 64m\nmax_tasks = 30\n",
+             harness_dir(h));
     if (harness_node_start(h, "login,file", ini) != 0)
         tap_bail("imgated did not start");
     alice = pc_login(h, 0, "alice", "alice123");

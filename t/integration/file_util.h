@@ -273,7 +273,8 @@ static inline void reference_header(uint8_t out[HEADER_LEN], const char *task, u
 /* <dir>/<2 chars>/<task>[suffix] */
 static inline void stored_path(const char *dir, const char *task, const char *suffix, char *out, size_t len)
 {
-    snprintf(out, len, "%s/%.2s/%s%s", dir, task, task, suffix);
+    if (snprintf(out, len, "%s/%.2s/%s%s", dir, task, task, suffix) >= (int)len)
+        tap_bail("path too long under %s", dir);
 }
 
 static inline int path_exists(const char *p)
