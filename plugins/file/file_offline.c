@@ -50,6 +50,7 @@ typedef struct file_xfer {
     int stored;           /* upload: on disk and listed */
     uint32_t jobs;        /* jobs holding this object */
     int abandoned;        /* the connection is gone: the last job frees it */
+    int close_refused;    /* the closing job could not be queued: closed when the last job ends */
 } file_xfer;
 
 static uint32_t segment_len(uint32_t size, uint32_t offset)
@@ -58,17 +59,10 @@ static uint32_t segment_len(uint32_t size, uint32_t offset)
     return left < FILE_SEGMENT ? left : FILE_SEGMENT;
 }
 
-static void xfer_release(file_xfer *x)
-{
-    if (--x->jobs == 0 && x->abandoned)
-        free(x);
-}
-
 /* --- the closing job: closes the file (and drops a partial upload) once every earlier job ran ------ */
 
-static void close_job(imgate_worker *w, void *state, void *arg)
+static void close_file(file_xfer *x)
 {
-    file_xfer *x = arg;
     if (x->upload)
         file_store_discard(x->fd, x->dir, x->task_id); /* no-op on a committed upload: fd -1, no .part */
     else if (x->fd >= 0)
@@ -76,13 +70,22 @@ static void close_job(imgate_worker *w, void *state, void *arg)
     x->fd = -1;
 }
 
+static void close_job(imgate_worker *w, void *state, void *arg) { close_file(arg); }
+
+static void xfer_release(file_xfer *x)
+{
+    if (--x->jobs > 0 || !x->abandoned)
+        return;
+    if (x->close_refused)
+        close_file(x); /* no job can touch the descriptor any more: close it here, once */
+    free(x);
+}
+
 static void close_done(void *state, void *arg, int status)
 {
     file_xfer *x = arg;
-    if (status != IMGATE_OK) {
-        /* Refused (the queue is full): the descriptor must not leak; the jobs before this one ran. */
-        close_job(NULL, state, arg);
-    }
+    if (status != IMGATE_OK)
+        x->close_refused = 1; /* the queue was full: the last job holding x closes it (xfer_release) */
     xfer_release(x);
 }
 
@@ -210,13 +213,8 @@ static void opened(void *state, void *arg, int status)
     file_xfer *x = c->x;
     uint64_t conn_id = c->to.conn_id;
     if (status != IMGATE_OK && c->rc == 0) {
-        c->rc = EAGAIN;
+        c->rc = EAGAIN; /* refused: the job never ran, nothing was opened */
         c->why = "overloaded";
-        if (x->fd >= 0) {
-            /* cannot happen (a refused job never ran), but never leak a descriptor */
-            close(x->fd);
-            x->fd = -1;
-        }
     }
     file_slot *s = file_api->conn_data(fp->self, conn_id, sizeof *s);
     int alive = s != NULL && s->layout == FILE_SLOT_LAYOUT && s->phase == FILE_PHASE_LOGGING_IN;
@@ -225,6 +223,8 @@ static void opened(void *state, void *arg, int status)
         c->why = "authorize_failed";
     }
     if (c->rc != 0 || !alive) {
+        char task_id[FILE_TASK_ID_LEN + 1];
+        memcpy(task_id, x->task_id, sizeof task_id);
         if (x->upload) {
             if (c->rc == EEXIST)
                 file_task_end(fp, x->task_id, x->from_id); /* a stored task is never uploaded again */
@@ -243,8 +243,8 @@ static void opened(void *state, void *arg, int status)
             s->phase = FILE_PHASE_FINISHED;
             file_api->log_limited(fp->self, IMGATE_LOG_INFO, "login_refused", 20,
                                   "event=file_login_refused conn=%llu user=%u task=%s role=%u reason=%s",
-                                  (unsigned long long)conn_id, c->user_id, x->task_id, c->file_role, c->why);
-            file_login_answer(fp, &c->to, 0, x->task_id);
+                                  (unsigned long long)conn_id, c->user_id, task_id, c->file_role, c->why);
+            file_login_answer(fp, &c->to, 0, task_id);
         } else {
             file_api->request_done(&c->to);
         }
@@ -409,15 +409,17 @@ void file_offline_data(file_plugin *fp, const imgate_request *req, file_slot *s,
     wc->offset = x->next_offset;
     wc->len = want;
     wc->rc = 0;
+    wc->recorded = 0;
     memcpy(wc->data, m->file_data.data, want);
     x->pull_open = 0;
     x->next_offset += want;
-    wc->last = x->next_offset == x->size;
+    int last = x->next_offset == x->size;
+    wc->last = last;
     x->writes++;
     x->jobs++;
-    file_api->submit_job(fp->self, req->conn_id, write_job, written, wc);
+    file_api->submit_job(fp->self, req->conn_id, write_job, written, wc); /* wc is the job's now */
     /* The next segment travels while this one is written, within the window of queued writes. */
-    if (!wc->last && x->writes < fp->cfg.window)
+    if (!last && !x->failed && x->writes < fp->cfg.window)
         send_pull(fp, s);
 }
 
