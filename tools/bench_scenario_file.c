@@ -365,7 +365,7 @@ static void close_files(pair *p)
     p->active = 0;
 }
 
-static void issue_pulls(file_state *st, pair *p)
+static void send_pulls(file_state *st, pair *p)
 {
     uint32_t size = (uint32_t)st->opt->file_size;
     while (p->open < st->opt->window && p->next_pull < size) {
@@ -399,7 +399,7 @@ static int start_transfer(file_state *st, pair *p, bench_results *r)
     p->done_sent = 0;
     p->active = 1;
     st->transfers_started++;
-    issue_pulls(st, p);
+    send_pulls(st, p);
     return 0;
 }
 
@@ -452,7 +452,7 @@ static int on_receiver_input(file_state *st, pair *p, const window *w, bench_res
                 st->bytes_measured += data_len;
                 bench_histogram_record(r->latency_us, (t - sent) / 1000);
             }
-            issue_pulls(st, p);
+            send_pulls(st, p);
             if (p->received >= size && !p->done_sent) {
                 put_done(p);
                 p->done_sent = 1;

@@ -50,7 +50,7 @@ static const imgate_handler_def file_handlers[] = {
      file_on_pull_rsp, NULL},
 };
 
-/* --- shared helpers ------------------------------------------------------------------------------ */
+/* --- shared by the plugin's files --------------------------------------------------------------- */
 
 file_slot *file_slot_get(file_plugin *fp, uint64_t conn_id)
 {

@@ -1,5 +1,5 @@
 /*
- * file.h — the file plugin's shared state and helpers.
+ * file.h — the file plugin's shared state and functions.
  *
  * The plugin does what the reference's separate file server does (protocol
  * H.9), inside imgated: file requests on the message connection, file
