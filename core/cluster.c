@@ -406,22 +406,27 @@ static void on_refresh(evutil_socket_t fd, short what, void *arg)
         metrics_inc(cl.failures, 1);
 }
 
-void cluster_choose(cluster_choice *out)
+void cluster_choose(const config *cfg, cluster_choice *out)
 {
-    const config *cfg = server_cfg();
     int best_conns = conn_count() < cfg->max_connections ? conn_count() : -1;
+    out->node = cfg->node;
     out->public_ip = cfg->public_ip;
     out->backup_ip = cfg->backup_ip;
     out->port = cfg->public_port;
+    out->connections = conn_count();
+    out->max_connections = cfg->max_connections;
     for (int i = 0; cl.on && i < MAX_NODES; i++) {
         const remote_node *n = &cl.nodes[i];
         if (!(cl.alive & (UINT64_C(1) << i)) || n->conns >= n->max)
             continue;
         if (best_conns < 0 || n->conns < best_conns) {
             best_conns = n->conns;
+            out->node = n->name;
             out->public_ip = n->public_ip;
             out->backup_ip = n->backup_ip;
             out->port = n->port;
+            out->connections = n->conns;
+            out->max_connections = n->max;
         }
     }
     out->full = best_conns < 0;

@@ -52,11 +52,13 @@ void cluster_kick(uint32_t user_id, uint32_t class_mask, uint32_t reason);
 /* The node a new client should use: the least loaded live one that is not full (this one when
  * nothing else is known). `full` when every live node is full. */
 typedef struct cluster_choice {
+    const char *node;
     const char *public_ip;
     const char *backup_ip;
     unsigned port;
+    int connections, max_connections;
     int full;
 } cluster_choice;
-void cluster_choose(cluster_choice *out);
+void cluster_choose(const config *cfg, cluster_choice *out);
 
 #endif

@@ -73,6 +73,7 @@ static void describe(const conn *c, imgate_conn_info *info)
     info->kicked = c->kicked;
     info->role = c->role;
     snprintf(info->address, sizeof info->address, "%s", c->address);
+    info->output_queued = evbuffer_get_length(bufferevent_get_output(c->bev));
 }
 
 /* Runs the hook of every plugin that has one (login: offset of login_hook, ...). */
@@ -126,9 +127,20 @@ static void remove_waiter(uint64_t id)
         }
 }
 
+static void drop_watches(conn *c)
+{
+    while (c->watches) {
+        conn_watch *w = c->watches;
+        c->watches = w->next;
+        free(w);
+    }
+    bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+}
+
 static void conn_free(conn *c)
 {
     run_close_hooks(c);
+    drop_watches(c);
     session_unbind(c);
     if (c->waiting_global)
         remove_waiter(c->id);
@@ -152,6 +164,8 @@ static void conn_free(conn *c)
         evbuffer_remove_cb_entry(out, c->output_watch);
     size_t left = evbuffer_get_length(out);
     output_total -= left < output_total ? left : output_total;
+    if (c->drain_ev)
+        event_free(c->drain_ev);
     bufferevent_free(c->bev);
     free(c);
     server_descriptor_freed();
@@ -196,6 +210,7 @@ void conn_close(conn *c, const char *reason)
     c->close_reason = reason;
     metrics_inc(closes_counter(reason), 1);
     bufferevent_disable(c->bev, EV_READ);
+    drop_watches(c); /* the write callback now only waits for the output to be gone */
     if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
         arm_close_timer(c, 0); /* free from a fresh stack, never under a caller */
     else
@@ -378,11 +393,69 @@ static void schedule_resume(conn *c)
         event_active(c->resume_ev, EV_TIMEOUT, 0);
 }
 
+/* The largest mark still watched: libevent calls on_write whenever the output is at or below it. */
+static void set_write_mark(conn *c)
+{
+    size_t mark = 0;
+    for (const conn_watch *w = c->watches; w; w = w->next)
+        if (w->low_water > mark)
+            mark = w->low_water;
+    bufferevent_setwatermark(c->bev, EV_WRITE, mark, 0);
+}
+
+/* Runs the drain hooks whose mark the output has reached, each in its plugin's current generation. */
+static void run_drain_watches(conn *c)
+{
+    size_t queued = evbuffer_get_length(bufferevent_get_output(c->bev));
+    char due[8][65];
+    int n_due = 0;
+    for (conn_watch **pp = &c->watches; *pp && n_due < 8;) {
+        conn_watch *w = *pp;
+        if (queued > w->low_water) {
+            pp = &w->next;
+            continue;
+        }
+        snprintf(due[n_due++], sizeof due[0], "%s", w->owner);
+        *pp = w->next;
+        free(w);
+    }
+    if (n_due == 0)
+        return;
+    set_write_mark(c);
+    generation *g = g_server.current;
+    if (g == NULL)
+        return;
+    uint64_t id = c->id;
+    generation_ref(g);
+    c->in_dispatch++; /* a hook may close it: free it here, not under the hook */
+    for (int i = 0; i < n_due && !c->closing; i++) {
+        imgate_instance *inst = generation_instance(g, due[i]);
+        if (inst == NULL || inst->drain_hook == NULL)
+            continue; /* the plugin is gone, or no longer watches */
+        imgate_conn_info info;
+        describe(c, &info);
+        inst->drain_hook(inst->state, &info);
+    }
+    c->in_dispatch--;
+    generation_unref(g);
+    if (conn_find(id) == c)
+        maybe_free(c);
+}
+
 static void on_write(struct bufferevent *bev, void *arg)
 {
     conn *c = arg;
     if (c->closing)
         maybe_free(c);
+    else if (c->watches)
+        run_drain_watches(c);
+}
+
+static void on_drain_check(evutil_socket_t fd, short what, void *arg)
+{
+    conn *c = arg;
+    if (!c->closing && c->watches)
+        run_drain_watches(c);
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
@@ -582,6 +655,34 @@ void *conn_data(conn *c, const char *owner, size_t size)
     s->next = c->slots;
     c->slots = s;
     return s->data;
+}
+
+int conn_watch_drain(conn *c, const char *owner, size_t low_water)
+{
+    if (c->closing)
+        return IMGATE_ENOCONN;
+    conn_watch *w = c->watches;
+    while (w && strcmp(w->owner, owner) != 0)
+        w = w->next;
+    if (w == NULL) {
+        w = calloc(1, sizeof *w);
+        if (w == NULL)
+            return IMGATE_ENOMEM;
+        snprintf(w->owner, sizeof w->owner, "%s", owner);
+        w->next = c->watches;
+        c->watches = w;
+    }
+    w->low_water = low_water;
+    set_write_mark(c);
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) <= low_water) {
+        /* No write will come to say so: look again from a fresh stack. */
+        if (c->drain_ev == NULL)
+            c->drain_ev = event_new(g_server.base, -1, 0, on_drain_check, c);
+        if (c->drain_ev == NULL)
+            return IMGATE_ENOMEM;
+        event_active(c->drain_ev, EV_TIMEOUT, 0);
+    }
+    return IMGATE_OK;
 }
 
 /* --- flow control ------------------------------------------------------------------------------ */

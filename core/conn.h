@@ -31,6 +31,13 @@ typedef struct conn_slot {
     void *data;
 } conn_slot;
 
+/* A plugin waiting for the connection's output to drain (conn_watch_drain), keyed by its name. */
+typedef struct conn_watch {
+    struct conn_watch *next;
+    char owner[65];
+    size_t low_water;
+} conn_watch;
+
 typedef struct conn {
     uint64_t id;
     struct bufferevent *bev;
@@ -64,6 +71,8 @@ typedef struct conn {
     struct event *close_timer;
     struct evbuffer_cb_entry *output_watch; /* keeps the node's queued-output total */
     conn_slot *slots;
+    conn_watch *watches;      /* drain watches, run from the write callback */
+    struct event *drain_ev;   /* checks the watches on a later loop turn */
     struct conn *user_prev, *user_next; /* session registry list (session.c) */
 } conn;
 
@@ -101,6 +110,9 @@ uint32_t conn_max_frame(const conn *c);
 int conn_authorize(conn *c, const char *owner, const imgate_role *role);
 void *conn_data(conn *c, const char *owner, size_t size);
 int conn_has_data(const conn *c, const char *owner);
+
+/* Arms `owner`'s drain watch (see conn_watch_drain in plugin.h). 0, or an IMGATE_* code. */
+int conn_watch_drain(conn *c, const char *owner, size_t low_water);
 
 /* Plugin flow control (conn_pause / conn_resume). */
 void conn_pause(conn *c);

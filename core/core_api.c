@@ -74,6 +74,14 @@ static int api_register_kick_hook(imgate_instance *self, imgate_close_hook_fn fn
     return IMGATE_OK;
 }
 
+static int api_register_drain_hook(imgate_instance *self, imgate_drain_hook_fn fn)
+{
+    if (!self->in_init)
+        return IMGATE_ESTATE;
+    self->drain_hook = fn;
+    return IMGATE_OK;
+}
+
 static int api_export_service(imgate_instance *self, const char *name, uint32_t version, const void *table)
 {
     return generation_export(self, name, version, table);
@@ -339,6 +347,16 @@ static int api_conn_resume(imgate_instance *self, uint64_t conn_id)
         return IMGATE_ENOCONN;
     conn_resume(c);
     return IMGATE_OK;
+}
+
+static int api_conn_watch_drain(imgate_instance *self, uint64_t conn_id, size_t low_water)
+{
+    if (self->drain_hook == NULL)
+        return IMGATE_ESTATE;
+    conn *c = conn_find(conn_id);
+    if (c == NULL)
+        return IMGATE_ENOCONN;
+    return conn_watch_drain(c, self->name, low_water);
 }
 
 /* --- worker jobs ------------------------------------------------------------------------------ */
@@ -703,18 +721,34 @@ static void api_metric_add(imgate_instance *self, const char *name, uint64_t del
 
 static int api_node_info(imgate_instance *self, imgate_node_info *out)
 {
-    const config *cfg = server_cfg();
+    /* The caller's generation's settings: during the first init no generation is current yet,
+     * and during a reload the new one is the one being set up. */
+    const config *cfg = self->gen->cfg;
+    if (out == NULL)
+        return IMGATE_EINVAL;
+    out->node = cfg->node;
+    out->public_ip = cfg->public_ip;
+    out->backup_ip = cfg->backup_ip;
+    out->public_port = (uint16_t)cfg->public_port;
+    out->connections = conn_count();
+    out->max_connections = cfg->max_connections;
+    return IMGATE_OK;
+}
+
+static int api_node_choose(imgate_instance *self, imgate_node_info *out)
+{
+    const config *cfg = self->gen->cfg;
     if (out == NULL)
         return IMGATE_EINVAL;
     cluster_choice choice;
-    cluster_choose(&choice);
-    out->node = cfg->node;
+    cluster_choose(cfg, &choice);
+    out->node = choice.node;
     out->public_ip = choice.public_ip;
     out->backup_ip = choice.backup_ip;
     out->public_port = (uint16_t)choice.port;
-    out->connections = choice.full ? cfg->max_connections : conn_count();
-    out->max_connections = cfg->max_connections;
-    return IMGATE_OK;
+    out->connections = choice.connections;
+    out->max_connections = choice.max_connections;
+    return choice.full ? IMGATE_ELIMIT : IMGATE_OK;
 }
 
 static const imgate_core_api api_table = {
@@ -772,6 +806,9 @@ static const imgate_core_api api_table = {
     .log_limited = api_log_limited,
     .register_login_hook = api_register_login_hook,
     .register_kick_hook = api_register_kick_hook,
+    .register_drain_hook = api_register_drain_hook,
+    .conn_watch_drain = api_conn_watch_drain,
+    .node_choose = api_node_choose,
 };
 
 const imgate_core_api *core_api(void) { return &api_table; }

@@ -36,6 +36,7 @@ struct imgate_instance {
     imgate_close_hook_fn close_hook;
     imgate_close_hook_fn login_hook;
     imgate_close_hook_fn kick_hook;
+    imgate_drain_hook_fn drain_hook;
     struct imgate_timer *timers; /* armed timers, cancelled on retire */
     const imgate_config_key *config; /* declared keys (ABI 1.2), or NULL */
 };

@@ -69,7 +69,7 @@ char *http_msg_server_json(void)
     if (f == NULL)
         return NULL;
     cluster_choice choice;
-    cluster_choose(&choice);
+    cluster_choose(cfg, &choice);
     if (g_server.shutting_down) {
         fputs("{\"code\":1,\"msg\":\"没有msg_server\"}", f);
     } else if (choice.full) {

@@ -10,7 +10,7 @@ set -euo pipefail
 packages=(
 	build-essential autoconf automake libtool pkg-config
 	libevent-dev libprotobuf-c-dev protobuf-c-compiler libmariadb-dev libhiredis-dev
-	libinih-dev libsodium-dev libssl-dev
+	libinih-dev libsodium-dev libssl-dev uuid-dev
 	mariadb-server mariadb-client redis-server curl
 )
 

@@ -93,7 +93,7 @@ idx[IMAdmin]=""
 cols[IMDiscovery]="id itemName itemUrl itemPriority status created updated"
 idx[IMDiscovery]="idx_itemName"
 cols[IMTransmitFile]="id fromId toId fileName size taskId status created updated"
-idx[IMTransmitFile]="idx_taskId idx_toId_status_created"
+idx[IMTransmitFile]="idx_fromId_status idx_status_created idx_taskId idx_toId_status_created"
 cols[IMCallLog]="id userId peerId clientType created updated"
 idx[IMCallLog]="idx_peerId_created idx_userId_created"
 charset[IMUser]=utf8mb4_bin charset[IMMessage_3]=utf8mb4_bin charset[IMGroupMember]=utf8mb3_general_ci

@@ -21,6 +21,8 @@ enum {
     OPT_TIMEOUT_MS,
     OPT_WARMUP,
     OPT_SOURCE_IPS,
+    OPT_SIZE,
+    OPT_WINDOW,
 };
 
 static const struct option long_options[] = {
@@ -37,6 +39,8 @@ static const struct option long_options[] = {
     {"timeout-ms", required_argument, NULL, OPT_TIMEOUT_MS},
     {"warmup", required_argument, NULL, OPT_WARMUP},
     {"source-ips", required_argument, NULL, OPT_SOURCE_IPS},
+    {"size", required_argument, NULL, OPT_SIZE},
+    {"window", required_argument, NULL, OPT_WINDOW},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -50,6 +54,8 @@ void bench_options_usage(FILE *out)
             "  login   each virtual client loops: connect, IMLoginReq, wait for IMLoginRes, close\n"
             "  group-info  login and group list (not measured), then 10 IMGroupInfoListReq (measured), close\n"
             "  presence-hold  each virtual client logs in once and stays online until --timeout-ms\n"
+            "  file    -c pairs of users (PREFIX1..2c) relay files of --size bytes online, one transfer after\n"
+            "          another (-n: transfers in all); then one offline upload and download of --size\n"
             "options:\n"
             "  -H, --host HOST          imgated's client address (default 127.0.0.1)\n"
             "  -p, --port PORT          its TeamTalk port (default 8000)\n"
@@ -65,6 +71,8 @@ void bench_options_usage(FILE *out)
             "      --json FILE          also write the results as one JSON object\n"
             "      --source-ips A,B,... bind connections round-robin to these local addresses\n"
             "                           (more than ~28k new connections/min per address exhaust ports)\n"
+            "      --size BYTES         file: bytes per transfer, k/m suffix allowed (default 16m)\n"
+            "      --window N           file: pulls in flight per transfer, 1..16 (default 4)\n"
             "exit: 0 if any operation succeeded, 1 if all failed, 2 on a usage error\n");
 }
 
@@ -125,6 +133,28 @@ static void set_defaults(bench_options *opt)
     opt->password = "bench";
     opt->client_type = IM__BASE_DEFINE__CLIENT_TYPE__CLIENT_TYPE_WINDOWS;
     opt->timeout_ms = 5000;
+    opt->file_size = 16u * 1024 * 1024;
+    opt->window = 4;
+}
+
+/* Bytes with an optional k or m suffix, in [1, 4 GiB - 1]. */
+static int parse_size(const char *s, uint64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    if (s[0] < '0' || s[0] > '9')
+        return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno)
+        return -1;
+    if (*end == 'k' || *end == 'K')
+        v *= 1024, end++;
+    else if (*end == 'm' || *end == 'M')
+        v *= 1024 * 1024, end++;
+    if (*end || v == 0 || v > 0xffffffffull)
+        return -1;
+    *out = v;
+    return 0;
 }
 
 #define FAIL(...)                                                                                                \
@@ -214,6 +244,15 @@ int bench_options_parse(bench_options *opt, int argc, char **argv, FILE *err)
             if (parse_source_ips(opt, optarg) < 0)
                 FAIL("bad --source-ips '%s' (comma-separated addresses, at most %d)", optarg,
                      BENCH_MAX_SOURCE_IPS);
+            break;
+        case OPT_SIZE:
+            if (parse_size(optarg, &opt->file_size) < 0)
+                FAIL("bad --size '%s' (bytes, k/m suffix, below 4 GiB)", optarg);
+            break;
+        case OPT_WINDOW:
+            if (parse_uint(optarg, 1, 16, &v) < 0)
+                FAIL("bad --window '%s' (1..16)", optarg);
+            opt->window = (uint32_t)v;
             break;
         case 'h':
             bench_options_usage(stdout);

@@ -36,6 +36,9 @@ typedef struct {
     size_t source_ip_count;
     /* Owns the strings source_ips point into. */
     char *source_ips_storage;
+    /* file scenario: bytes per transfer, pulls in flight per transfer */
+    uint64_t file_size;
+    uint32_t window;
 } bench_options;
 
 /*

@@ -22,6 +22,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "bench_options.h"
+#include "bench_results.h"
 
 /* One request and the reply that ends it. */
 typedef struct {
@@ -58,11 +59,16 @@ typedef struct {
      * result string), on UNPARSABLE `detail`; NUL-terminated, truncated to detail_cap. */
     bench_reply_verdict (*judge_reply)(void *state, unsigned step, const uint8_t *body, size_t len,
                                        uint32_t *code, char *detail, size_t detail_cap);
+    /* A scenario whose clients talk to each other as well as to the server (file relay) drives
+     * its own connections: then this runs instead of the runner (next_step and judge_reply
+     * unused), filling `results` the same way; 0, or -1 when it could not start. */
+    int (*run)(const bench_options *opt, void *state, bench_results *results);
 } bench_scenario;
 
 /* The scenarios, one file each. */
 extern const bench_scenario bench_scenario_login;
 extern const bench_scenario bench_scenario_group_info;
 extern const bench_scenario bench_scenario_presence_hold;
+extern const bench_scenario bench_scenario_file;
 
 #endif

@@ -31,6 +31,11 @@ typedef struct {
     const char *help;
 } cli_command;
 
+/* The feature tables (tools/cli_<feature>.c), listed by imgate-cli.c. */
+extern const cli_command cli_group_commands[];
+extern const cli_command cli_buddy_commands[];
+extern const cli_command cli_file_commands[];
+
 double cli_now_seconds(void);
 void cli_print_hex(const uint8_t *p, size_t len);
 void cli_print_header(const imgate_pdu_header *h);

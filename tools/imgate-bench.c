@@ -30,6 +30,7 @@ static const bench_scenario *const scenarios[] = {
     &bench_scenario_login,
     &bench_scenario_group_info,
     &bench_scenario_presence_hold,
+    &bench_scenario_file,
 };
 
 static const bench_scenario *find_scenario(const char *name)
@@ -118,7 +119,7 @@ int main(int argc, char **argv)
         return 1;
     }
     state = scenario->create(&opt);
-    if (state && bench_run(&opt, scenario, state, &results) == 0) {
+    if (state && (scenario->run ? scenario->run(&opt, state, &results) : bench_run(&opt, scenario, state, &results)) == 0) {
         bench_report_table(stdout, &opt, scenario, &results);
         fflush(stdout);
         exit_code = results.completed > 0 ? 0 : 1;

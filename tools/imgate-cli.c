@@ -256,13 +256,12 @@ static const cli_command gateway_commands[] = {
     {NULL, NULL, 0, 0, NULL, NULL},
 };
 
-extern const cli_command cli_group_commands[];
 /* Every command table, one per feature (cli.h). */
-extern const cli_command cli_buddy_commands[];
 static const cli_command *const tables[] = {
     gateway_commands,
     cli_group_commands,
     cli_buddy_commands,
+    cli_file_commands,
 };
 
 static const cli_command *find_command(const char *name)

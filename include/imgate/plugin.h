@@ -56,7 +56,8 @@
  *        (conn_authorize) and per-connection plugin data (conn_data),
  *        services between plugins (export_service, import_service), typed
  *        config getters, metric handles, log rate limiting, login and kick
- *        hooks.
+ *        hooks, drain hooks (register_drain_hook, conn_watch_drain),
+ *        node_choose (the least loaded node of several).
  *
  * Load rule: plugin major == core major and plugin minor <= core minor. A
  * plugin built against an older minor is given the same table: it simply
@@ -291,6 +292,12 @@ typedef void (*imgate_timer_fn)(void *state, void *arg);
  * itself afterwards.
  */
 typedef void (*imgate_close_hook_fn)(void *state, const imgate_conn_info *conn);
+/*
+ * (1.2) Called on the loop thread when a connection's queued output has
+ * drained to the mark this plugin set with conn_watch_drain. `conn` describes
+ * it, output_queued included.
+ */
+typedef void (*imgate_drain_hook_fn)(void *state, const imgate_conn_info *conn);
 /* (1.2) Presence answer: masks[i] is the IMGATE_CLASS_* set online for ids[i] (0 = offline). */
 typedef void (*imgate_presence_fn)(void *state, void *arg, const uint32_t *ids, const uint32_t *masks, size_t n);
 
@@ -486,8 +493,8 @@ struct imgate_core_api {
 
     /* --- ABI 1.1 --------------------------------------------------------- */
 
-    /* Loop thread. Fills `out` with this node's advertised address and load
-     * (what GET /msg_server reports). */
+    /* Loop thread (init included). Fills `out` with this node's advertised
+     * address and load. (Which node a client should use: node_choose.) */
     int (*node_info)(imgate_instance *self, imgate_node_info *out);
 
     /* --- ABI 1.2: registration (ONLY inside init) ----------------------- */
@@ -628,6 +635,26 @@ struct imgate_core_api {
      * [gateway] kick_linger_ms. `conn` has kicked set. For presence, a kick
      * is the user leaving that device: its close comes much later. */
     int (*register_kick_hook)(imgate_instance *self, imgate_close_hook_fn fn);
+
+    /* ONLY inside init. The hook conn_watch_drain arms (see there). */
+    int (*register_drain_hook)(imgate_instance *self, imgate_drain_hook_fn fn);
+    /* Loop thread. Asks for this plugin's drain hook to run once for
+     * `conn_id` as soon as the output queued to it is at or below
+     * `low_water` bytes: after a write that gets it there, or on a later
+     * loop turn if it already is. For flow control between connections:
+     * pause the producer (conn_pause) while a consumer's output is high,
+     * resume it from the hook. One watch per plugin and connection: a new
+     * call replaces the mark. The watch is kept across reloads (the hook of
+     * the plugin's current generation runs) and dropped when the connection
+     * starts closing (its close hook is the last word). IMGATE_ESTATE if the
+     * plugin registered no drain hook, IMGATE_ENOCONN if the connection is
+     * gone or closing. */
+    int (*conn_watch_drain)(imgate_instance *self, uint64_t conn_id, size_t low_water);
+    /* Loop thread. The node a new client should be sent to: the least
+     * loaded live node of the service that is not full (this one when it is
+     * alone, or Redis cannot say). IMGATE_ELIMIT, with `out` describing this
+     * node, when every node is full. What GET /msg_server answers. */
+    int (*node_choose)(imgate_instance *self, imgate_node_info *out);
 };
 
 /*

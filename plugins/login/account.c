@@ -214,9 +214,9 @@ void login_on_server_query(void *state, const imgate_request *req, const Protobu
 {
     login_plugin *lp = state;
     imgate_node_info node;
-    login_api->node_info(lp->self, &node);
+    /* The least loaded node of the service (this one when alone), as GET /msg_server answers. */
+    int full = login_api->node_choose(lp->self, &node) == IMGATE_ELIMIT;
     IM__Login__IMMsgServRsp rsp = IM__LOGIN__IMMSG_SERV_RSP__INIT;
-    int full = node.connections >= node.max_connections;
     rsp.result_code = full ? REFUSE_REASON_MSG_SERVER_FULL : REFUSE_REASON_NONE;
     if (!full) {
         rsp.prior_ip = (char *)node.public_ip;

@@ -489,6 +489,18 @@ static int f_node_info(imgate_instance *self, imgate_node_info *out)
     return IMGATE_OK;
 }
 
+static int f_register_drain_hook(imgate_instance *self, imgate_drain_hook_fn fn) { return IMGATE_OK; }
+static int f_conn_watch_drain(imgate_instance *self, uint64_t conn_id, size_t low_water)
+{
+    return find_conn(conn_id) ? IMGATE_OK : IMGATE_ENOCONN; /* nothing is ever queued here: never fires */
+}
+
+static int f_node_choose(imgate_instance *self, imgate_node_info *out)
+{
+    f_node_info(self, out);
+    return out->connections >= out->max_connections ? IMGATE_ELIMIT : IMGATE_OK;
+}
+
 static int f_export(imgate_instance *self, const char *name, uint32_t version, const void *table) { return IMGATE_OK; }
 static int f_import(imgate_instance *self, const char *name, uint32_t min_version, uint32_t flags,
                     imgate_service *slot)
@@ -573,6 +585,9 @@ static const imgate_core_api fake_api = {
     .log_limited = f_log_limited,
     .register_login_hook = f_register_login_hook,
     .register_kick_hook = f_register_kick_hook,
+    .register_drain_hook = f_register_drain_hook,
+    .conn_watch_drain = f_conn_watch_drain,
+    .node_choose = f_node_choose,
 };
 
 /* --- driving it ---------------------------------------------------------------------------------- */
