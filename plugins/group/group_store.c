@@ -116,7 +116,8 @@ static const char REBUILD_SCRIPT[] =
 
 static void rebuild_cache(lookup *l)
 {
-    size_t argc = 7 + 2 * l->n_members;
+    /* EVAL, script, numkeys, 2 keys, 4 facts, then a (user, joined) pair per member. */
+    size_t argc = 9 + 2 * l->n_members;
     const char **argv = malloc(argc * sizeof *argv);
     char (*nums)[12] = malloc((4 + 2 * l->n_members) * sizeof *nums);
     char k1[40], k2[40];
