@@ -127,6 +127,18 @@ static inline long long redis_num(harness *h, const char *args)
     return atoll(out);
 }
 
+/* Discards whatever arrives until the connection has been quiet for quiet_ms; returns the count. */
+static inline int msg_drain(imgate_client *c, int quiet_ms)
+{
+    int n = 0;
+    imgate_client_pdu pdu;
+    while (imgate_client_recv(c, &pdu, quiet_ms) == 0) {
+        imgate_client_pdu_free(&pdu);
+        n++;
+    }
+    return n;
+}
+
 /* Nothing of command `cid` arrives within ms (other PDUs stay queued). */
 static inline int nothing_of(imgate_client *c, uint16_t cid, int ms)
 {
