@@ -257,8 +257,10 @@ static const cli_command gateway_commands[] = {
 };
 
 /* Every command table, one per feature (cli.h). */
+extern const cli_command cli_message_commands[];
 static const cli_command *const tables[] = {
     gateway_commands,
+    cli_message_commands,
 };
 
 static const cli_command *find_command(const char *name)
