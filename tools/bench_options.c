@@ -21,6 +21,11 @@ enum {
     OPT_TIMEOUT_MS,
     OPT_WARMUP,
     OPT_SOURCE_IPS,
+    OPT_WINDOW,
+    OPT_RATE,
+    OPT_SENDERS,
+    OPT_GROUP_ID,
+    OPT_MSG_BYTES,
 };
 
 static const struct option long_options[] = {
@@ -37,6 +42,11 @@ static const struct option long_options[] = {
     {"timeout-ms", required_argument, NULL, OPT_TIMEOUT_MS},
     {"warmup", required_argument, NULL, OPT_WARMUP},
     {"source-ips", required_argument, NULL, OPT_SOURCE_IPS},
+    {"window", required_argument, NULL, OPT_WINDOW},
+    {"rate", required_argument, NULL, OPT_RATE},
+    {"senders", required_argument, NULL, OPT_SENDERS},
+    {"group-id", required_argument, NULL, OPT_GROUP_ID},
+    {"msg-bytes", required_argument, NULL, OPT_MSG_BYTES},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -48,6 +58,10 @@ void bench_options_usage(FILE *out)
             "       imgate-bench self-test\n"
             "scenarios:\n"
             "  login   each virtual client loops: connect, IMLoginReq, wait for IMLoginRes, close\n"
+            "  msg     -c P pairs stay logged in (senders PREFIX1..P, receivers PREFIX(P+1)..2P); each sender\n"
+            "          keeps --window messages in flight: send->ack, send->delivery, messages/s\n"
+            "  group   -c M members of --group-id stay logged in (PREFIX1..M); --senders of them send,\n"
+            "          --window in flight each: deliveries/s, send->ack, send->delivery\n"
             "options:\n"
             "  -H, --host HOST          imgated's client address (default 127.0.0.1)\n"
             "  -p, --port PORT          its TeamTalk port (default 8000)\n"
@@ -63,6 +77,11 @@ void bench_options_usage(FILE *out)
             "      --json FILE          also write the results as one JSON object\n"
             "      --source-ips A,B,... bind connections round-robin to these local addresses\n"
             "                           (more than ~28k new connections/min per address exhaust ports)\n"
+            "      --window W           msg, group: messages in flight per sender (default 1)\n"
+            "      --rate R             msg, group: offer R messages/s in total (default: as fast as acked)\n"
+            "      --senders S          group: members that send (default 1)\n"
+            "      --group-id G         group: the group (its members must be PREFIX1..PREFIXM)\n"
+            "      --msg-bytes N        msg, group: body size (default 64)\n"
             "exit: 0 if any operation succeeded, 1 if all failed, 2 on a usage error\n");
 }
 
@@ -123,6 +142,9 @@ static void set_defaults(bench_options *opt)
     opt->password = "bench";
     opt->client_type = IM__BASE_DEFINE__CLIENT_TYPE__CLIENT_TYPE_WINDOWS;
     opt->timeout_ms = 5000;
+    opt->window = 1;
+    opt->senders = 1;
+    opt->msg_bytes = 64;
 }
 
 #define FAIL(...)                                                                                                \
@@ -212,6 +234,30 @@ int bench_options_parse(bench_options *opt, int argc, char **argv, FILE *err)
             if (parse_source_ips(opt, optarg) < 0)
                 FAIL("bad --source-ips '%s' (comma-separated addresses, at most %d)", optarg,
                      BENCH_MAX_SOURCE_IPS);
+            break;
+        case OPT_WINDOW:
+            if (parse_uint(optarg, 1, 65535, &v) < 0)
+                FAIL("bad --window '%s' (1..65535)", optarg);
+            opt->window = (uint32_t)v;
+            break;
+        case OPT_RATE:
+            if (parse_seconds(optarg, 0.001, &opt->rate) < 0)
+                FAIL("bad --rate '%s' (messages/s > 0)", optarg);
+            break;
+        case OPT_SENDERS:
+            if (parse_uint(optarg, 1, BENCH_MAX_CONCURRENCY, &v) < 0)
+                FAIL("bad --senders '%s'", optarg);
+            opt->senders = (uint32_t)v;
+            break;
+        case OPT_GROUP_ID:
+            if (parse_uint(optarg, 1, UINT32_MAX, &v) < 0)
+                FAIL("bad --group-id '%s'", optarg);
+            opt->group_id = (uint32_t)v;
+            break;
+        case OPT_MSG_BYTES:
+            if (parse_uint(optarg, 1, 1 << 20, &v) < 0)
+                FAIL("bad --msg-bytes '%s'", optarg);
+            opt->msg_bytes = (size_t)v;
             break;
         case 'h':
             bench_options_usage(stdout);

@@ -36,6 +36,12 @@ typedef struct {
     size_t source_ip_count;
     /* Owns the strings source_ips point into. */
     char *source_ips_storage;
+    /* Message scenarios (msg, group). */
+    uint32_t window;  /* messages in flight per sender */
+    double rate;      /* messages/s offered in total; 0 = as fast as acked */
+    uint32_t senders; /* group: how many members send */
+    uint32_t group_id;
+    size_t msg_bytes; /* message body size */
 } bench_options;
 
 /*

@@ -58,9 +58,15 @@ typedef struct {
      * result string), on UNPARSABLE `detail`; NUL-terminated, truncated to detail_cap. */
     bench_reply_verdict (*judge_reply)(void *state, unsigned step, const uint8_t *body, size_t len,
                                        uint32_t *code, char *detail, size_t detail_cap);
+    /* A scenario with an engine of its own (the fields above unused): runs it, reports, and
+     * returns the exit code. `fds_per_client` is how many connections one -c unit holds. */
+    int (*run)(const bench_options *opt);
+    unsigned fds_per_client;
 } bench_scenario;
 
 /* The scenarios, one file each. */
 extern const bench_scenario bench_scenario_login;
+extern const bench_scenario bench_scenario_msg;
+extern const bench_scenario bench_scenario_group;
 
 #endif

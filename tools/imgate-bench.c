@@ -28,6 +28,8 @@
 /* To add a scenario: write bench_scenario_NAME.c and add it here. */
 static const bench_scenario *const scenarios[] = {
     &bench_scenario_login,
+    &bench_scenario_msg,
+    &bench_scenario_group,
 };
 
 static const bench_scenario *find_scenario(const char *name)
@@ -102,9 +104,14 @@ int main(int argc, char **argv)
         bench_options_free(&opt);
         return 2;
     }
-    if (raise_fd_limit(opt.concurrency) < 0) {
+    if (raise_fd_limit(opt.concurrency * (scenario->fds_per_client ? scenario->fds_per_client : 1)) < 0) {
         bench_options_free(&opt);
         return 2;
+    }
+    if (scenario->run != NULL) {
+        rc = scenario->run(&opt);
+        bench_options_free(&opt);
+        return rc;
     }
 
     int exit_code = 1;
