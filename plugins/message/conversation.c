@@ -20,8 +20,8 @@
  * from the largest msgId MySQL holds, read on the conversation's own worker
  * after every write queued before it, and set with one script that only ever
  * raises the counter; two nodes or two rounds racing both end up counting on
- * from the same value. The write itself refuses an id MySQL already holds
- * (msg_store.c), and the message goes round again after a re-seed.
+ * from the same value. The write itself refuses a round whose ids MySQL
+ * already holds (msg_store.c), and the round goes again after a re-seed.
  */
 #include <hiredis/hiredis.h>
 #include <stdio.h>
@@ -172,36 +172,57 @@ static void refuse_waiting(msg_plugin *mp, conv *c, imgate_metric *why, const ch
 
 /* --- writes and their completion ----------------------------------------------------------------- */
 
-static void written(void *state, void *arg, int status)
+static void round_written(void *state, void *arg, int status)
 {
     msg_plugin *mp = state;
-    msg *m = arg;
-    conv *c = m->conv;
-    c->active--;
+    round_write *rw = arg;
+    conv *c = rw->conv;
+    c->active -= rw->n;
     if (status == IMGATE_OK) {
-        msg_complete(mp, m);
+        for (uint32_t i = 0; i < rw->n; i++)
+            msg_complete(mp, rw->msgs[i]);
+        free(rw);
         return;
     }
-    if (m->bump_sessions)
-        c->bumped_second = 0; /* the bump rolled back with it: the next message carries it */
-    if (m->conflict && m->retries < ID_CONFLICT_RETRIES) {
-        /* Its id was already stored: the counter is behind MySQL. Re-seed and go again, ahead of
-         * the messages that arrived after it. */
-        msg_api->metric_inc(mp->id_conflicts, 1);
-        msg_api->log_limited(mp->self, IMGATE_LOG_WARN, "msg_id_conflict", 5,
-                             "event=msg_id_conflict group=%d conversation=%u msg_id=%u retry=%d", c->is_group, c->id,
-                             m->msg_id, m->retries + 1);
-        m->retries++;
-        m->conflict = 0;
-        m->bump_sessions = 0;
-        member_list_release(m->members);
-        m->members = NULL;
-        c->needs_seed = 1;
-        append(&c->retry_head, &c->retry_tail, m);
+    if (rw->bump_sessions)
+        c->bumped_second = 0; /* the bump rolled back with it: the next round carries it */
+    if (rw->no_top) {
+        /* The conversation's imgate_msg_top row went missing: make it again, then the same ids. */
+        c->top_ready = 0;
+        c->state = CONV_UNCHECKED;
+        for (uint32_t i = 0; i < rw->n; i++) {
+            member_list_release(rw->msgs[i]->members);
+            rw->msgs[i]->members = NULL;
+            append(&c->retry_head, &c->retry_tail, rw->msgs[i]);
+        }
+        free(rw);
         pump(mp, c);
         return;
     }
-    msg_refuse(mp, m, mp->refused_store, status == IMGATE_EUNAVAIL ? "database unavailable" : "not stored");
+    if (rw->conflict) {
+        /* MySQL already holds one of the round's ids: the counter is behind it. Re-seed and go
+         * again, ahead of the messages that arrived after them. */
+        msg_api->metric_inc(mp->id_conflicts, 1);
+        msg_api->log_limited(mp->self, IMGATE_LOG_WARN, "msg_id_conflict", 5,
+                             "event=msg_id_conflict group=%d conversation=%u first_id=%u n=%u", c->is_group, c->id,
+                             rw->first_id, rw->n);
+        c->needs_seed = 1;
+        for (uint32_t i = 0; i < rw->n; i++) {
+            msg *m = rw->msgs[i];
+            member_list_release(m->members);
+            m->members = NULL;
+            if (++m->retries > ID_CONFLICT_RETRIES)
+                msg_refuse(mp, m, mp->refused_ids, "ids keep colliding");
+            else
+                append(&c->retry_head, &c->retry_tail, m);
+        }
+        free(rw);
+        pump(mp, c);
+        return;
+    }
+    for (uint32_t i = 0; i < rw->n; i++)
+        msg_refuse(mp, rw->msgs[i], mp->refused_store, status == IMGATE_EUNAVAIL ? "database unavailable" : "not stored");
+    free(rw);
 }
 
 static void group_synced(void *state, void *arg, int status)
@@ -216,24 +237,36 @@ static void group_synced(void *state, void *arg, int status)
     free(gs);
 }
 
-/* The round has its ids: queue the writes, in order, and start the next round. */
+/* The round has its ids: one write for all of it, and the next round may start. */
 static void submit_round(msg_plugin *mp, conv *c, uint64_t last_id)
 {
     uint32_t now = (uint32_t)time(NULL);
-    uint64_t id = last_id - c->round_n + 1;
+    round_write *rw = malloc(sizeof *rw + c->round_n * sizeof rw->msgs[0]);
+    if (rw == NULL) {
+        refuse_round(mp, c, mp->refused_store, "no memory");
+        c->busy = 0;
+        pump(mp, c);
+        return;
+    }
+    memset(rw, 0, sizeof *rw);
+    rw->mp = mp;
+    rw->conv = c;
+    rw->is_group = c->is_group;
+    rw->conv_id = c->id;
+    rw->first_id = (uint32_t)(last_id - c->round_n + 1);
+    rw->now = now;
+    /* The sessions' `updated` is in seconds: one bump per second says everything. */
+    if (!c->is_group && c->bumped_second != now) {
+        rw->bump_sessions = 1;
+        c->bumped_second = now;
+    }
     msg *m;
-    int first = 1;
     while ((m = pop(&c->round_head, &c->round_tail)) != NULL) {
-        m->msg_id = (uint32_t)id++;
-        /* The sessions' `updated` is in seconds: one bump per second says everything. */
-        if (!c->is_group && first && c->bumped_second != now) {
-            m->bump_sessions = 1;
-            c->bumped_second = now;
-        }
-        first = 0;
-        msg_api->submit_write(mp->self, write_key(c), c->is_group ? store_group : store_single, written, m);
+        m->msg_id = rw->first_id + rw->n;
+        rw->msgs[rw->n++] = m;
     }
     c->round_n = 0;
+    msg_api->submit_write(mp->self, write_key(c), store_round, round_written, rw);
     if (c->is_group && now >= c->bumped_second + mp->cfg.group_session_s) {
         group_sync *gs = calloc(1, sizeof *gs);
         if (gs != NULL) {
@@ -394,6 +427,7 @@ static void checked(void *state, void *arg, int status)
         return;
     }
     c->state = CONV_READY;
+    c->top_ready = 1; /* the check made sure of it */
     c->id = call->pc.relation;
     if (call->pc.created) {
         c->fresh = 1;
@@ -421,6 +455,50 @@ static void check_pair(msg_plugin *mp, conv *c)
     call->pc.create = 1;
     c->busy = 1;
     msg_api->submit_job(mp->self, c->key, check_work, checked, call);
+}
+
+typedef struct top_call {
+    msg_plugin *mp;
+    conv *c;
+    int rc;
+} top_call;
+
+static void top_work(imgate_worker *w, void *state, void *arg)
+{
+    top_call *t = arg;
+    t->rc = store_ensure_top(w, t->c->is_group, t->c->id);
+}
+
+static void top_done(void *state, void *arg, int status)
+{
+    top_call *t = arg;
+    msg_plugin *mp = t->mp;
+    conv *c = t->c;
+    int ok = status == IMGATE_OK && t->rc == 0;
+    free(t);
+    if (!ok) {
+        refuse_round(mp, c, mp->refused_store, "database unavailable");
+        c->busy = 0;
+        pump(mp, c);
+        return;
+    }
+    c->top_ready = 1;
+    allocate(mp, c);
+}
+
+/* A group's first round in this process: its imgate_msg_top row, then its ids. */
+static void ensure_top(msg_plugin *mp, conv *c)
+{
+    top_call *t = calloc(1, sizeof *t);
+    if (t == NULL) {
+        refuse_round(mp, c, mp->refused_store, "no memory");
+        c->busy = 0;
+        pump(mp, c);
+        return;
+    }
+    t->mp = mp;
+    t->c = c;
+    msg_api->submit_job(mp->self, write_key(c), top_work, top_done, t);
 }
 
 /* The group's members as the round saw them: who may send, and who receives. */
@@ -466,6 +544,10 @@ static void group_looked_up(void *arg, int status, const imgate_group_view *view
     if (kept == 0) {
         c->busy = 0;
         pump(mp, c);
+        return;
+    }
+    if (!c->top_ready) {
+        ensure_top(mp, c); /* a member is writing: the group exists */
         return;
     }
     allocate(mp, c);

@@ -84,6 +84,7 @@ typedef struct conv {
     conv_state state;
     long long checked_until;  /* unix seconds */
     int fresh;                /* the relation was just created here: its counter starts at 0 */
+    int top_ready;            /* its imgate_msg_top row is known to exist */
     int needs_seed;           /* the next round re-seeds the counter from MySQL first */
     struct msg *retry_head, *retry_tail;     /* refused by an id conflict, to go again first */
     struct msg *pending_head, *pending_tail; /* arrived, waiting for a round */
@@ -106,10 +107,8 @@ typedef struct msg {
     uint32_t created;   /* server time at arrival */
     uint32_t msg_id;
     int retries;
-    int bump_sessions;  /* this one carries the pair's session bump for its second */
     member_list *members;
-    /* worker results */
-    int conflict;       /* the id was already stored (counter behind MySQL): allocate again */
+    char audio_id[16];  /* worker: the IMAudio id stored as the content of an audio message */
     size_t len;
     uint8_t data[];     /* msg_data, exactly as received */
 } msg;
@@ -140,9 +139,23 @@ void store_check_pair(imgate_worker *w, pair_check *pc);
 int64_t store_find_relation(imgate_worker *w, int pool, uint32_t a, uint32_t b);
 /* The largest stored msgId of a relation or group (master); -1 when the database failed. */
 int64_t store_max_msg_id(imgate_worker *w, int is_group, uint32_t id);
-/* submit_write bodies. */
-int store_single(imgate_worker *w, void *state, void *arg);
-int store_group(imgate_worker *w, void *state, void *arg);
+/* Makes sure the conversation has its imgate_msg_top row (migration 011). 0 or an IMGATE_E* error. */
+int store_ensure_top(imgate_worker *w, int is_group, uint32_t id);
+/* A round's messages, written together (submit_write body: store_round). */
+typedef struct round_write {
+    msg_plugin *mp;
+    conv *conv;
+    int is_group;
+    uint32_t conv_id;       /* relation or group id */
+    uint32_t first_id;      /* msgs[i] has id first_id + i */
+    int bump_sessions;      /* pair: revive and bump both sessions (once per second) */
+    uint32_t now;
+    int conflict;           /* out: MySQL already holds an id of the round (the counter is behind) */
+    int no_top;             /* out: the conversation's imgate_msg_top row is missing */
+    uint32_t n;
+    msg *msgs[];
+} round_write;
+int store_round(imgate_worker *w, void *state, void *arg);
 /* Bumps a group's lastChated and its members' sessions (arg: group_sync*). */
 typedef struct group_sync {
     msg_plugin *mp;

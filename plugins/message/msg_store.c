@@ -2,22 +2,28 @@
  * msg_store.c — everything the plugin does in MySQL, on worker threads.
  *
  * Writes (submit_write bodies, each inside the batch's transaction):
- *   single: [audio: IMAudio + imgate_audio_data] + IMMessage_<relateId % 8>
- *           + (once per pair per second) both IMRecentSession rows revived and bumped
- *   group:  [audio] + IMGroupMessage_<gid % 8>
+ *   round:  a conversation's round of messages with consecutive ids:
+ *           [audio: IMAudio + imgate_audio_data] + rows in IMMessage_<relateId % 8>
+ *           or IMGroupMessage_<gid % 8>, up to 8 per INSERT
+ *           + (pair, once per second) both IMRecentSession rows revived and bumped
  *   group sync (once per group per group_session_interval_s): IMGroup.lastChated and
  *           every member's group session (created when missing), instead of the
  *           reference's 5-second background thread (protocol H.6)
  *
- * A message row is inserted only when its (conversation, msgId) is not stored
- * yet: an id handed out twice (a counter re-seeded while another node still
- * had ids of the old one in flight) is refused at the INSERT, under InnoDB's
- * next-key locks, and never stored twice.
+ * Before a round is written, the conversation's imgate_msg_top row (migration
+ * 011: its largest stored id) is read FOR UPDATE. That primary-key lock, and
+ * nothing else, makes a second writer of the same conversation, on any node,
+ * wait for the first one's COMMIT and then see its ids; writers of other
+ * conversations never wait for it. Ids above the top are free; otherwise the
+ * round's range is counted (a locking read: rare) and written only if none is
+ * taken. So ids handed out twice (a counter re-seeded while another node still
+ * held ids of the old one, or a Redis replica promoted behind its primary) are
+ * refused, never stored twice.
  *
  * Relations (protocol D, J.12): the reference can create two IMRelationShip
  * rows for one pair; here the first contact takes a named lock on the pair
  * (GET_LOCK, shared by every node on the database), looks again, and only then
- * inserts, so a pair has exactly one relation.
+ * inserts, so a pair has exactly one relation (and one session row each way).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,14 +34,6 @@
 
 #define SHARDS(M) {M(0), M(1), M(2), M(3), M(4), M(5), M(6), M(7)}
 
-#define INSERT_MSG(n)                                                                                    \
-    "INSERT INTO IMMessage_" #n " (relateId, fromId, toId, msgId, content, type, status, created, updated) " \
-    "SELECT ?, ?, ?, ?, ?, ?, 0, ?, ? FROM DUAL WHERE NOT EXISTS "                                       \
-    "(SELECT 1 FROM IMMessage_" #n " WHERE relateId = ? AND status = 0 AND msgId = ?)"
-#define INSERT_GROUP_MSG(n)                                                                               \
-    "INSERT INTO IMGroupMessage_" #n " (groupId, userId, msgId, content, type, status, created, updated) " \
-    "SELECT ?, ?, ?, ?, ?, 0, ?, ? FROM DUAL WHERE NOT EXISTS "                                           \
-    "(SELECT 1 FROM IMGroupMessage_" #n " WHERE groupId = ? AND msgId = ?)"
 /* Both statuses separately: each MAX is then read from the index's end, whatever the history's size. */
 #define MAX_MSG_ID(n)                                                                                 \
     "SELECT GREATEST(COALESCE((SELECT MAX(msgId) FROM IMMessage_" #n " WHERE relateId = ? AND status = 0), 0), " \
@@ -44,8 +42,6 @@
 #define TABLE_MSG(n) "IMMessage_" #n
 #define TABLE_GROUP_MSG(n) "IMGroupMessage_" #n
 
-static const char *const insert_msg[8] = SHARDS(INSERT_MSG);
-static const char *const insert_group_msg[8] = SHARDS(INSERT_GROUP_MSG);
 static const char *const max_msg_id[8] = SHARDS(MAX_MSG_ID);
 static const char *const max_group_msg_id[8] = SHARDS(MAX_GROUP_MSG_ID);
 static const char *const msg_tables[8] = SHARDS(TABLE_MSG);
@@ -84,6 +80,33 @@ int64_t store_find_relation(imgate_worker *w, int pool, uint32_t a, uint32_t b)
     return rc == 1 ? id : 0;
 }
 
+static int session_exists(imgate_worker *w, uint32_t user, uint32_t peer)
+{
+    uint32_t type = SESSION_TYPE_SINGLE, one = 0;
+    imgate_db_bind in[] = {IMGATE_DB_U32(&user), IMGATE_DB_U32(&peer), IMGATE_DB_U32(&type)};
+    imgate_db_bind out[] = {IMGATE_DB_U32(&one)};
+    return msg_api->db_query(w, IMGATE_DB_MASTER,
+                             "SELECT 1 FROM IMRecentSession WHERE userId = ? AND peerId = ? AND type = ? LIMIT 1", in, 3,
+                             out, 1);
+}
+
+static int create_session(imgate_worker *w, uint32_t user, uint32_t peer, uint32_t now)
+{
+    uint32_t type = SESSION_TYPE_SINGLE;
+    imgate_db_bind in[] = {IMGATE_DB_U32(&user), IMGATE_DB_U32(&peer), IMGATE_DB_U32(&type), IMGATE_DB_U32(&now),
+                           IMGATE_DB_U32(&now)};
+    int64_t rc = msg_api->db_exec(w,
+                                  "INSERT INTO IMRecentSession (userId, peerId, type, status, created, updated) "
+                                  "VALUES (?, ?, ?, 0, ?, ?)",
+                                  in, 5, NULL);
+    return rc < 0 ? (int)rc : 0;
+}
+
+/*
+ * What a pair needs before its messages are written, made once under the pair's named lock (shared
+ * by every node on the database): the relation, and both users' IMRecentSession rows, so the
+ * writes only ever UPDATE sessions and two first messages never race to create anything.
+ */
 void store_check_pair(imgate_worker *w, pair_check *pc)
 {
     user_rows u = {0, 0, 0};
@@ -96,20 +119,23 @@ void store_check_pair(imgate_worker *w, pair_check *pc)
         return;
     }
     pc->users_ok = u.active == 2;
-    if (!pc->users_ok || pc->relation != 0)
+    if (!pc->users_ok)
         return;
-    int64_t rel = store_find_relation(w, IMGATE_DB_MASTER, pc->small, pc->big);
-    if (rel != 0 || !pc->create) {
-        if (rel < 0)
-            pc->db_failed = 1;
-        else
-            pc->relation = (uint32_t)rel;
+    int64_t rel = pc->relation ? pc->relation : store_find_relation(w, IMGATE_DB_MASTER, pc->small, pc->big);
+    int s1 = session_exists(w, pc->small, pc->big), s2 = session_exists(w, pc->big, pc->small);
+    if (rel < 0 || s1 < 0 || s2 < 0) {
+        pc->db_failed = 1;
         return;
     }
-    /* First contact: one creator at a time for this pair, on every node. */
+    if ((rel > 0 && s1 == 1 && s2 == 1) || !pc->create) {
+        pc->relation = (uint32_t)rel;
+        if (rel > 0 && store_ensure_top(w, 0, pc->relation) != 0)
+            pc->db_failed = 1;
+        return;
+    }
     char lock[64];
     snprintf(lock, sizeof lock, "imgate.relation.%u.%u", pc->small, pc->big);
-    uint32_t got = 0, timeout = 10;
+    uint32_t got = 0, timeout = 10, now = (uint32_t)time(NULL);
     imgate_db_bind lin[] = {IMGATE_DB_STR(lock), IMGATE_DB_U32(&timeout)};
     imgate_db_bind lout[] = {IMGATE_DB_U32(&got)};
     rc = msg_api->db_query(w, IMGATE_DB_MASTER, "SELECT GET_LOCK(?, ?)", lin, 2, lout, 1);
@@ -117,9 +143,8 @@ void store_check_pair(imgate_worker *w, pair_check *pc)
         pc->db_failed = 1; /* unreachable, or another creator held the lock for 10 s: refuse, retry later */
         return;
     }
-    rel = store_find_relation(w, IMGATE_DB_MASTER, pc->small, pc->big);
-    if (rel == 0) {
-        uint32_t now = (uint32_t)time(NULL);
+    /* Look again under the lock: another node may have been first. */
+    if (rel == 0 && (rel = store_find_relation(w, IMGATE_DB_MASTER, pc->small, pc->big)) == 0) {
         uint64_t id = 0;
         imgate_db_bind ins[] = {IMGATE_DB_U32(&pc->small), IMGATE_DB_U32(&pc->big), IMGATE_DB_U32(&now),
                                 IMGATE_DB_U32(&now)};
@@ -130,6 +155,12 @@ void store_check_pair(imgate_worker *w, pair_check *pc)
         rel = n == 1 && id > 0 && id <= UINT32_MAX ? (int64_t)id : -1;
         pc->created = rel > 0;
     }
+    if (rel > 0 && ((s1 = session_exists(w, pc->small, pc->big)) < 0 ||
+                    (s1 == 0 && create_session(w, pc->small, pc->big, now) != 0) ||
+                    (s2 = session_exists(w, pc->big, pc->small)) < 0 ||
+                    (s2 == 0 && create_session(w, pc->big, pc->small, now) != 0) ||
+                    store_ensure_top(w, 0, (uint32_t)rel) != 0))
+        rel = -1;
     imgate_db_bind rin[] = {IMGATE_DB_STR(lock)};
     msg_api->db_query(w, IMGATE_DB_MASTER, "SELECT RELEASE_LOCK(?)", rin, 1, lout, 1);
     if (rel < 0)
@@ -150,12 +181,31 @@ int64_t store_max_msg_id(imgate_worker *w, int is_group, uint32_t id)
     return (int64_t)max;
 }
 
+int store_ensure_top(imgate_worker *w, int is_group, uint32_t id)
+{
+    uint32_t kind = is_group ? 2 : 1, one = 0;
+    imgate_db_bind key[] = {IMGATE_DB_U32(&kind), IMGATE_DB_U32(&id)};
+    imgate_db_bind out[] = {IMGATE_DB_U32(&one)};
+    int rc = msg_api->db_query(w, IMGATE_DB_MASTER, "SELECT 1 FROM imgate_msg_top WHERE kind = ? AND id = ?", key, 2,
+                               out, 1);
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
+    int64_t max = store_max_msg_id(w, is_group, id);
+    if (max < 0)
+        return IMGATE_EUNAVAIL;
+    /* Whoever is first sets it; nothing is written to the conversation before the row exists. */
+    uint32_t top = (uint32_t)max;
+    imgate_db_bind in[] = {IMGATE_DB_U32(&kind), IMGATE_DB_U32(&id), IMGATE_DB_U32(&top)};
+    int64_t n = msg_api->db_exec(w, "INSERT IGNORE INTO imgate_msg_top (kind, id, top) VALUES (?, ?, ?)", in, 3, NULL);
+    return n < 0 ? (int)n : 0;
+}
+
 /* --- writes ------------------------------------------------------------------------------------------ */
 
 static int is_audio(uint32_t type) { return type == MSG_TYPE_SINGLE_AUDIO || type == MSG_TYPE_GROUP_AUDIO; }
 
 /* The audio's bytes in imgate_audio_data, its IMAudio row, and that row's id as the content. */
-static int store_audio(imgate_worker *w, msg *m, char content[24])
+static int store_audio(imgate_worker *w, msg *m)
 {
     uint32_t duration = (uint32_t)m->data[0] << 24 | (uint32_t)m->data[1] << 16 | (uint32_t)m->data[2] << 8 | m->data[3];
     uint32_t size = (uint32_t)(m->len - 4);
@@ -175,11 +225,12 @@ static int store_audio(imgate_worker *w, msg *m, char content[24])
     rc = msg_api->db_exec(w, "INSERT INTO imgate_audio_data (id, data) VALUES (?, ?)", d, 2, NULL);
     if (rc < 0)
         return (int)rc;
-    snprintf(content, 24, "%u", audio_id);
+    snprintf(m->audio_id, sizeof m->audio_id, "%u", audio_id);
     return 0;
 }
 
-/* Revives and bumps IMRecentSession(user, peer, type), creating it when missing. */
+/* Revives and bumps IMRecentSession(user, peer, type). The pair's check created the rows; one
+ * deleted since comes back with the next check. */
 static int bump_session(imgate_worker *w, uint32_t user, uint32_t peer, uint32_t type, uint32_t now)
 {
     imgate_db_bind up[] = {IMGATE_DB_U32(&now), IMGATE_DB_U32(&user), IMGATE_DB_U32(&peer), IMGATE_DB_U32(&type)};
@@ -187,83 +238,124 @@ static int bump_session(imgate_worker *w, uint32_t user, uint32_t peer, uint32_t
                                   "UPDATE IMRecentSession SET status = 0, updated = ? "
                                   "WHERE userId = ? AND peerId = ? AND type = ?",
                                   up, 4, NULL);
-    if (rc != 0)
-        return rc < 0 ? (int)rc : 0;
-    /* Nothing changed: the row is missing (or was bumped in this very second). */
-    imgate_db_bind ins[] = {IMGATE_DB_U32(&user), IMGATE_DB_U32(&peer), IMGATE_DB_U32(&type), IMGATE_DB_U32(&now),
-                            IMGATE_DB_U32(&now), IMGATE_DB_U32(&user), IMGATE_DB_U32(&peer), IMGATE_DB_U32(&type)};
-    rc = msg_api->db_exec(w,
-                          "INSERT INTO IMRecentSession (userId, peerId, type, status, created, updated) "
-                          "SELECT ?, ?, ?, 0, ?, ? FROM DUAL WHERE NOT EXISTS "
-                          "(SELECT 1 FROM IMRecentSession WHERE userId = ? AND peerId = ? AND type = ?)",
-                          ins, 8, NULL);
     return rc < 0 ? (int)rc : 0;
 }
 
-/* The content bind: the exact bytes, or the audio id. */
-static int content_bind(imgate_worker *w, msg *m, char audio_id[24], imgate_db_bind *b)
+#define OVERLAP_MSG(n)                                                                                   \
+    "SELECT COUNT(*) FROM IMMessage_" #n " WHERE relateId = ? AND status = 0 AND msgId BETWEEN ? AND ? " \
+    "LOCK IN SHARE MODE"
+#define OVERLAP_GROUP_MSG(n) \
+    "SELECT COUNT(*) FROM IMGroupMessage_" #n " WHERE groupId = ? AND msgId BETWEEN ? AND ? LOCK IN SHARE MODE"
+static const char *const overlap_msg[8] = SHARDS(OVERLAP_MSG);
+static const char *const overlap_group_msg[8] = SHARDS(OVERLAP_GROUP_MSG);
+
+/* Rows per INSERT: the binds of 8 rows fit the SDK's 64. Rounds are cut into chunks of 8, 4, 2, 1,
+ * so each shard has four statements. */
+#define CHUNK_MAX 8
+#define SINGLE_ROW "(?, ?, ?, ?, ?, ?, 0, ?, ?)"
+#define GROUP_ROW "(?, ?, ?, ?, ?, 0, ?, ?)"
+
+static void insert_sql(char *out, size_t len, int group, uint32_t id, unsigned rows)
 {
-    if (is_audio(m->type)) {
-        int rc = store_audio(w, m, audio_id);
-        if (rc != 0)
-            return rc;
-        imgate_db_bind s = IMGATE_DB_BLOB(audio_id, strlen(audio_id));
-        *b = s;
-        return 0;
-    }
-    imgate_db_bind s = IMGATE_DB_BLOB(m->data, m->len);
-    *b = s;
-    return 0;
+    int n = snprintf(out, len,
+                     group ? "INSERT INTO %s (groupId, userId, msgId, content, type, status, created, updated) VALUES "
+                           : "INSERT INTO %s (relateId, fromId, toId, msgId, content, type, status, created, updated) "
+                             "VALUES ",
+                     group ? store_group_table(id) : store_msg_table(id));
+    for (unsigned i = 0; i < rows && n > 0 && (size_t)n < len; i++)
+        n += snprintf(out + n, len - (size_t)n, "%s%s", i ? ", " : "", group ? GROUP_ROW : SINGLE_ROW);
 }
 
-int store_single(imgate_worker *w, void *state, void *arg)
+/* The binds of one row; `scratch` holds the values that are not in the message. */
+typedef struct row_scratch {
+    uint32_t conv_id, type;
+} row_scratch;
+
+static size_t row_binds(const round_write *rw, msg *m, row_scratch *sc, imgate_db_bind *b)
 {
-    msg *m = arg;
-    uint32_t relation = m->conv->id, type = m->type;
-    char audio_id[24];
-    m->conflict = 0;
-    imgate_db_bind content;
-    int rc = content_bind(w, m, audio_id, &content);
-    if (rc != 0)
-        return rc;
-    imgate_db_bind in[] = {IMGATE_DB_U32(&relation), IMGATE_DB_U32(&m->from), IMGATE_DB_U32(&m->session),
-                           IMGATE_DB_U32(&m->msg_id), content, IMGATE_DB_U32(&type),
-                           IMGATE_DB_U32(&m->created), IMGATE_DB_U32(&m->created),
-                           IMGATE_DB_U32(&relation), IMGATE_DB_U32(&m->msg_id)};
-    int64_t n = msg_api->db_exec(w, insert_msg[relation % 8], in, 10, NULL);
-    if (n < 0)
-        return (int)n;
-    if (n == 0) {
-        m->conflict = 1;
-        return IMGATE_EDB;
-    }
-    if (m->bump_sessions) {
-        if ((rc = bump_session(w, m->from, m->session, SESSION_TYPE_SINGLE, m->created)) != 0 ||
-            (rc = bump_session(w, m->session, m->from, SESSION_TYPE_SINGLE, m->created)) != 0)
-            return rc;
-    }
-    return 0;
+    size_t n = 0;
+    sc->conv_id = rw->conv_id;
+    sc->type = m->type;
+    imgate_db_bind content = is_audio(m->type) ? (imgate_db_bind)IMGATE_DB_BLOB(m->audio_id, strlen(m->audio_id))
+                                               : (imgate_db_bind)IMGATE_DB_BLOB(m->data, m->len);
+    imgate_db_bind conv = IMGATE_DB_U32(&sc->conv_id), from = IMGATE_DB_U32(&m->from), to = IMGATE_DB_U32(&m->session),
+                   id = IMGATE_DB_U32(&m->msg_id), type = IMGATE_DB_U32(&sc->type),
+                   created = IMGATE_DB_U32(&m->created);
+    b[n++] = conv;
+    b[n++] = from;
+    if (!rw->is_group)
+        b[n++] = to;
+    b[n++] = id;
+    b[n++] = content;
+    b[n++] = type;
+    b[n++] = created;
+    b[n++] = created; /* updated */
+    return n;
 }
 
-int store_group(imgate_worker *w, void *state, void *arg)
+int store_round(imgate_worker *w, void *state, void *arg)
 {
-    msg *m = arg;
-    uint32_t gid = m->session, type = m->type;
-    char audio_id[24];
-    m->conflict = 0;
-    imgate_db_bind content;
-    int rc = content_bind(w, m, audio_id, &content);
-    if (rc != 0)
+    round_write *rw = arg;
+    uint32_t id = rw->conv_id, kind = rw->is_group ? 2 : 1, top = 0, last = rw->first_id + rw->n - 1;
+    rw->conflict = rw->no_top = 0;
+    /* The conversation's lock (a primary-key row: nothing else is locked) and its largest stored id. */
+    imgate_db_bind key[] = {IMGATE_DB_U32(&kind), IMGATE_DB_U32(&id)};
+    imgate_db_bind out[] = {IMGATE_DB_U32(&top)};
+    int rc = msg_api->db_query(w, IMGATE_DB_MASTER, "SELECT top FROM imgate_msg_top WHERE kind = ? AND id = ? FOR UPDATE",
+                               key, 2, out, 1);
+    if (rc < 0)
         return rc;
-    imgate_db_bind in[] = {IMGATE_DB_U32(&gid), IMGATE_DB_U32(&m->from), IMGATE_DB_U32(&m->msg_id), content,
-                           IMGATE_DB_U32(&type), IMGATE_DB_U32(&m->created), IMGATE_DB_U32(&m->created),
-                           IMGATE_DB_U32(&gid), IMGATE_DB_U32(&m->msg_id)};
-    int64_t n = msg_api->db_exec(w, insert_group_msg[gid % 8], in, 9, NULL);
-    if (n < 0)
-        return (int)n;
-    if (n == 0) {
-        m->conflict = 1;
+    if (rc == 0) {
+        rw->no_top = 1;
         return IMGATE_EDB;
+    }
+    if (top >= rw->first_id) {
+        /* Ids below the top are fine if none is taken: another node's round may simply have been
+         * committed first. No writer can add rows to this conversation while we hold its lock. */
+        uint64_t taken = 0;
+        imgate_db_bind rin[] = {IMGATE_DB_U32(&id), IMGATE_DB_U32(&rw->first_id), IMGATE_DB_U32(&last)};
+        imgate_db_bind rout[] = {IMGATE_DB_U64(&taken)};
+        rc = msg_api->db_query(w, IMGATE_DB_MASTER, rw->is_group ? overlap_group_msg[id % 8] : overlap_msg[id % 8], rin,
+                               3, rout, 1);
+        if (rc < 0)
+            return rc;
+        if (taken > 0) {
+            rw->conflict = 1;
+            return IMGATE_EDB;
+        }
+    }
+    for (uint32_t i = 0; i < rw->n; i++)
+        if (is_audio(rw->msgs[i]->type) && (rc = store_audio(w, rw->msgs[i])) != 0)
+            return rc;
+    imgate_db_bind binds[CHUNK_MAX * 8];
+    row_scratch scratch[CHUNK_MAX];
+    char sql[600];
+    for (uint32_t i = 0; i < rw->n;) {
+        unsigned k = CHUNK_MAX;
+        while (k > rw->n - i)
+            k /= 2;
+        size_t nb = 0;
+        for (unsigned r = 0; r < k; r++)
+            nb += row_binds(rw, rw->msgs[i + r], &scratch[r], &binds[nb]);
+        insert_sql(sql, sizeof sql, rw->is_group, id, k);
+        int64_t n = msg_api->db_exec(w, sql, binds, nb, NULL);
+        if (n < 0)
+            return (int)n;
+        if (n != (int64_t)k)
+            return IMGATE_EDB;
+        i += k;
+    }
+    if (last > top) {
+        imgate_db_bind up[] = {IMGATE_DB_U32(&last), IMGATE_DB_U32(&kind), IMGATE_DB_U32(&id)};
+        int64_t n = msg_api->db_exec(w, "UPDATE imgate_msg_top SET top = ? WHERE kind = ? AND id = ?", up, 3, NULL);
+        if (n < 0)
+            return (int)n;
+    }
+    if (rw->bump_sessions) {
+        msg *m = rw->msgs[0];
+        if ((rc = bump_session(w, m->from, m->session, SESSION_TYPE_SINGLE, rw->now)) != 0 ||
+            (rc = bump_session(w, m->session, m->from, SESSION_TYPE_SINGLE, rw->now)) != 0)
+            return rc;
     }
     return 0;
 }
