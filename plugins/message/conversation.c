@@ -179,6 +179,7 @@ static void round_written(void *state, void *arg, int status)
     conv *c = rw->conv;
     c->active -= rw->n;
     if (status == IMGATE_OK) {
+        msg_count_round(mp, rw);
         for (uint32_t i = 0; i < rw->n; i++)
             msg_complete(mp, rw->msgs[i]);
         free(rw);

@@ -185,7 +185,9 @@ const char *store_group_table(uint32_t group_id);
 /* --- msg_send.c --------------------------------------------------------------------------------- */
 
 void msg_on_data(void *state, const imgate_request *req, const ProtobufCMessage *body);
-/* A message's end: acknowledged, delivered, counted; or refused. Frees it and ends the request. */
+/* A stored round's unread counters (protocol E, H.6), one Redis command for the whole round. */
+void msg_count_round(msg_plugin *mp, const round_write *rw);
+/* A stored message's end: acknowledged and delivered; or refused. Frees it and ends the request. */
 void msg_complete(msg_plugin *mp, msg *m);
 void msg_refuse(msg_plugin *mp, msg *m, imgate_metric *why, const char *reason);
 

@@ -111,26 +111,68 @@ static void counted(void *state, const void *reply_, void *arg)
                              "event=unread_count_failed reason=\"%s\"", r ? r->str : "redis unreachable");
 }
 
-/* protocol H.6: the group's message count, and the sender has read everything up to it. */
-static const char GROUP_COUNT_SCRIPT[] = "local c = redis.call('HINCRBY', KEYS[1], 'count', 1) "
-                                         "redis.call('HSET', KEYS[2], 'count', c) return c";
+/* protocol H.6: the group's message count goes up by one per message, and each message's sender has
+ * read everything up to it. KEYS[1] = <gid>_im_group_msg; ARGV = gid, then the senders in order. */
+static const char GROUP_COUNT_SCRIPT[] =
+    "local n = #ARGV - 1 "
+    "local c = redis.call('HINCRBY', KEYS[1], 'count', n) "
+    "for i = 2, #ARGV do "
+    "  redis.call('HSET', ARGV[i] .. '_' .. ARGV[1] .. '_im_user_group', 'count', c - n + i - 1) "
+    "end "
+    "return c";
 
-static void count_unread(msg_plugin *mp, const msg *m)
+/* protocol E: unread_<to>, field <from>, up by n. */
+static void count_single(msg_plugin *mp, uint32_t from, uint32_t to, uint32_t n)
 {
-    if (is_group_type(m->type)) {
-        char k1[40], k2[48];
-        snprintf(k1, sizeof k1, "%u_im_group_msg", m->session);
-        snprintf(k2, sizeof k2, "%u_%u_im_user_group", m->from, m->session);
-        const char *argv[] = {"EVAL", GROUP_COUNT_SCRIPT, "2", k1, k2};
-        msg_api->redis(mp->self, counted, NULL, 5, argv, NULL);
+    char key[32], field[16], by[16];
+    snprintf(key, sizeof key, "unread_%u", to);
+    snprintf(field, sizeof field, "%u", from);
+    snprintf(by, sizeof by, "%u", n);
+    const char *argv[] = {"HINCRBY", key, field, by};
+    msg_api->redis(mp->self, counted, NULL, 4, argv, NULL);
+}
+
+void msg_count_round(msg_plugin *mp, const round_write *rw)
+{
+    if (rw->n == 0)
+        return;
+    if (rw->is_group) {
+        const char **argv = malloc((5 + rw->n) * sizeof *argv); /* EVAL, script, 1, key, gid, senders */
+        char (*ids)[12] = malloc((1 + rw->n) * sizeof *ids);
+        char key[40];
+        if (argv == NULL || ids == NULL) {
+            free(argv);
+            free(ids);
+            return;
+        }
+        snprintf(key, sizeof key, "%u_im_group_msg", rw->conv_id);
+        snprintf(ids[0], sizeof ids[0], "%u", rw->conv_id);
+        argv[0] = "EVAL";
+        argv[1] = GROUP_COUNT_SCRIPT;
+        argv[2] = "1";
+        argv[3] = key;
+        argv[4] = ids[0];
+        for (uint32_t i = 0; i < rw->n; i++) {
+            snprintf(ids[1 + i], sizeof ids[0], "%u", rw->msgs[i]->from);
+            argv[5 + i] = ids[1 + i];
+        }
+        msg_api->redis(mp->self, counted, NULL, (int)(5 + rw->n), argv, NULL);
+        free(argv);
+        free(ids);
         return;
     }
-    /* protocol E: unread_<to>, field <from> */
-    char key[32], field[16];
-    snprintf(key, sizeof key, "unread_%u", m->session);
-    snprintf(field, sizeof field, "%u", m->from);
-    const char *argv[] = {"HINCRBY", key, field, "1"};
-    msg_api->redis(mp->self, counted, NULL, 4, argv, NULL);
+    /* A pair's round goes both ways at most: one HINCRBY per direction. */
+    uint32_t a = rw->msgs[0]->from, b = rw->msgs[0]->session, ab = 0, ba = 0;
+    for (uint32_t i = 0; i < rw->n; i++) {
+        if (rw->msgs[i]->from == a)
+            ab++;
+        else
+            ba++;
+    }
+    if (ab)
+        count_single(mp, a, b, ab);
+    if (ba)
+        count_single(mp, b, a, ba);
 }
 
 void msg_complete(msg_plugin *mp, msg *m)
@@ -165,7 +207,6 @@ void msg_complete(msg_plugin *mp, msg *m)
         msg_api->deliver(mp->self, m->from, IMGATE_CLASS_ALL, m->to.conn_id, SID_MSG, CID_MSG_DATA, &out.base);
         msg_api->metric_inc(mp->stored, 1);
     }
-    count_unread(mp, m);
     msg_api->request_done(&m->to);
     msg_free(m);
 }

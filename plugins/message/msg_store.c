@@ -11,12 +11,12 @@
  *           reference's 5-second background thread (protocol H.6)
  *
  * Before a round is written, the conversation's imgate_msg_top row (migration
- * 011: its largest stored id) is read FOR UPDATE. That primary-key lock, and
+ * 011: its largest stored id) is locked and raised to the round's last id, if
+ * all the round's ids are above it (one UPDATE). That primary-key lock, and
  * nothing else, makes a second writer of the same conversation, on any node,
  * wait for the first one's COMMIT and then see its ids; writers of other
- * conversations never wait for it. Ids above the top are free; otherwise the
- * round's range is counted (a locking read: rare) and written only if none is
- * taken. So ids handed out twice (a counter re-seeded while another node still
+ * conversations never wait for it. Otherwise the round's range is counted (a
+ * locking read: rare) and written only if none is taken. So ids handed out twice (a counter re-seeded while another node still
  * held ids of the old one, or a Redis replica promoted behind its primary) are
  * refused, never stored twice.
  *
@@ -298,18 +298,28 @@ int store_round(imgate_worker *w, void *state, void *arg)
     round_write *rw = arg;
     uint32_t id = rw->conv_id, kind = rw->is_group ? 2 : 1, top = 0, last = rw->first_id + rw->n - 1;
     rw->conflict = rw->no_top = 0;
-    /* The conversation's lock (a primary-key row: nothing else is locked) and its largest stored id. */
-    imgate_db_bind key[] = {IMGATE_DB_U32(&kind), IMGATE_DB_U32(&id)};
-    imgate_db_bind out[] = {IMGATE_DB_U32(&top)};
-    int rc = msg_api->db_query(w, IMGATE_DB_MASTER, "SELECT top FROM imgate_msg_top WHERE kind = ? AND id = ? FOR UPDATE",
+    /* The usual case in one statement: the conversation's lock (a primary-key row: nothing else is
+     * locked, and it stays locked whether or not the condition holds) and the top raised, when
+     * every id of the round is above it. */
+    imgate_db_bind fast[] = {IMGATE_DB_U32(&last), IMGATE_DB_U32(&kind), IMGATE_DB_U32(&id),
+                             IMGATE_DB_U32(&rw->first_id)};
+    int64_t raised = msg_api->db_exec(w, "UPDATE imgate_msg_top SET top = ? WHERE kind = ? AND id = ? AND top < ?", fast,
+                                      4, NULL);
+    if (raised < 0)
+        return (int)raised;
+    int rc;
+    if (raised == 0) {
+        /* The row is missing, or an id of the round is at or below the top: look closer, locked. */
+        imgate_db_bind key[] = {IMGATE_DB_U32(&kind), IMGATE_DB_U32(&id)};
+        imgate_db_bind out[] = {IMGATE_DB_U32(&top)};
+        rc = msg_api->db_query(w, IMGATE_DB_MASTER, "SELECT top FROM imgate_msg_top WHERE kind = ? AND id = ? FOR UPDATE",
                                key, 2, out, 1);
-    if (rc < 0)
-        return rc;
-    if (rc == 0) {
-        rw->no_top = 1;
-        return IMGATE_EDB;
-    }
-    if (top >= rw->first_id) {
+        if (rc < 0)
+            return rc;
+        if (rc == 0) {
+            rw->no_top = 1;
+            return IMGATE_EDB;
+        }
         /* Ids below the top are fine if none is taken: another node's round may simply have been
          * committed first. No writer can add rows to this conversation while we hold its lock. */
         uint64_t taken = 0;
@@ -322,6 +332,12 @@ int store_round(imgate_worker *w, void *state, void *arg)
         if (taken > 0) {
             rw->conflict = 1;
             return IMGATE_EDB;
+        }
+        if (last > top) {
+            imgate_db_bind up[] = {IMGATE_DB_U32(&last), IMGATE_DB_U32(&kind), IMGATE_DB_U32(&id)};
+            int64_t n = msg_api->db_exec(w, "UPDATE imgate_msg_top SET top = ? WHERE kind = ? AND id = ?", up, 3, NULL);
+            if (n < 0)
+                return (int)n;
         }
     }
     for (uint32_t i = 0; i < rw->n; i++)
@@ -344,12 +360,6 @@ int store_round(imgate_worker *w, void *state, void *arg)
         if (n != (int64_t)k)
             return IMGATE_EDB;
         i += k;
-    }
-    if (last > top) {
-        imgate_db_bind up[] = {IMGATE_DB_U32(&last), IMGATE_DB_U32(&kind), IMGATE_DB_U32(&id)};
-        int64_t n = msg_api->db_exec(w, "UPDATE imgate_msg_top SET top = ? WHERE kind = ? AND id = ?", up, 3, NULL);
-        if (n < 0)
-            return (int)n;
     }
     if (rw->bump_sessions) {
         msg *m = rw->msgs[0];
