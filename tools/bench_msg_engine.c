@@ -32,7 +32,7 @@
 #include "imgate/teamtalk.h"
 
 #define TICK_MS 2
-#define LOGINS_AT_ONCE 200
+#define LOGINS_AT_ONCE 40
 #define HEARTBEAT_NS (30LL * 1000000000LL)
 #define MAX_FRAME (4u * 1024u * 1024u)
 #define MIN_MSG_BYTES 24
@@ -362,6 +362,9 @@ static void logged_in_all(engine *e)
         event_base_loopbreak(e->base);
         return;
     }
+    /* The offered rate is the total: spread it over the senders that can send. */
+    if (e->opt->rate > 0)
+        e->interval_ns = (int64_t)(1e9 * usable / e->opt->rate);
     int64_t now = now_ns();
     e->t_start = now;
     e->t_measure = now + (int64_t)(e->opt->warmup_s * 1e9);
@@ -369,6 +372,7 @@ static void logged_in_all(engine *e)
     e->phase = e->opt->warmup_s > 0 ? 1 : 2;
     for (uint32_t i = 0; i < e->n_senders; i++) {
         e->conns[i].next_send_ns = now + (e->interval_ns ? (int64_t)i * e->interval_ns / e->n_senders : 0);
+        e->conns[i].last_out_ns = now;
         pump(&e->conns[i], now);
     }
 }
@@ -528,8 +532,6 @@ int bench_msg_run(const bench_options *opt, bench_msg_mode mode)
     e.n = needed;
     e.n_senders = mode == BENCH_MSG_PAIRS ? p : (opt->senders < p ? opt->senders : p);
     e.window = opt->window;
-    if (opt->rate > 0)
-        e.interval_ns = (int64_t)(1e9 * e.n_senders / opt->rate);
     if (bench_md5hex(opt->password, e.password_md5) < 0 || resolve(&e) < 0)
         return 1;
     e.conns = calloc(e.n, sizeof *e.conns);
