@@ -36,7 +36,9 @@ static const imgate_handler_def msg_handlers[] = {
     {SID_MSG, CID_MSG_DATA, IMGATE_HANDLER_RATE_LIMITED | IMGATE_HANDLER_TRACKED, &im__message__immsg_data__descriptor,
      msg_on_data, NULL},
     {SID_MSG, CID_MSG_DATA_ACK, 0, &im__message__immsg_data_ack__descriptor, msg_on_receiver_ack, NULL},
-    {SID_MSG, CID_MSG_READ_ACK, 0, &im__message__immsg_data_read_ack__descriptor, msg_on_read_ack, NULL},
+    /* Tracked: each waits for Redis, so one connection cannot pile them up. */
+    {SID_MSG, CID_MSG_READ_ACK, IMGATE_HANDLER_TRACKED, &im__message__immsg_data_read_ack__descriptor, msg_on_read_ack,
+     NULL},
     {SID_MSG, CID_MSG_TIME_REQUEST, 0, &im__message__imclient_time_req__descriptor, msg_on_time, NULL},
     /* Reads hold a worker: tracked, so one connection cannot queue them without bound. */
     {SID_MSG, CID_MSG_UNREAD_CNT_REQUEST, IMGATE_HANDLER_TRACKED, &im__message__imunread_msg_cnt_req__descriptor,

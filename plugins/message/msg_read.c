@@ -32,9 +32,15 @@ static const char GROUP_READ_SCRIPT[] = "local c = redis.call('HGET', KEYS[1], '
 
 typedef struct read_ack {
     msg_plugin *mp;
-    uint64_t conn_id;
+    imgate_reply_to to;
     uint32_t user_id, session_id, msg_id, session_type;
 } read_ack;
+
+static void read_ack_free(read_ack *ra)
+{
+    msg_api->request_done(&ra->to);
+    free(ra);
+}
 
 static void cleared(void *state, const void *reply_, void *arg)
 {
@@ -44,7 +50,7 @@ static void cleared(void *state, const void *reply_, void *arg)
         msg_api->log_limited(ra->mp->self, IMGATE_LOG_WARN, "read_ack_failed", 5,
                              "event=read_ack_failed user=%u session=%u reason=\"%s\"", ra->user_id, ra->session_id,
                              r ? r->str : "redis unreachable");
-        free(ra);
+        read_ack_free(ra);
         return;
     }
     /* The user's other connections learn it was read; the one that said so hears nothing. */
@@ -53,22 +59,23 @@ static void cleared(void *state, const void *reply_, void *arg)
     n.session_id = ra->session_id;
     n.msg_id = ra->msg_id;
     n.session_type = (IM__BaseDefine__SessionType)ra->session_type;
-    msg_api->deliver(ra->mp->self, ra->user_id, IMGATE_CLASS_ALL, ra->conn_id, SID_MSG, CID_MSG_READ_NOTIFY, &n.base);
+    msg_api->deliver(ra->mp->self, ra->user_id, IMGATE_CLASS_ALL, ra->to.conn_id, SID_MSG, CID_MSG_READ_NOTIFY, &n.base);
     msg_api->metric_inc(ra->mp->read_acks, 1);
-    free(ra);
+    read_ack_free(ra);
 }
 
 void msg_on_read_ack(void *state, const imgate_request *req, const ProtobufCMessage *body)
 {
     msg_plugin *mp = state;
     const IM__Message__IMMsgDataReadAck *in = (const IM__Message__IMMsgDataReadAck *)body;
-    if (in->session_id == 0)
+    imgate_reply_to to = IMGATE_REPLY_TO(req);
+    read_ack *ra = in->session_id ? calloc(1, sizeof *ra) : NULL;
+    if (ra == NULL) {
+        msg_api->request_done(&to);
         return;
-    read_ack *ra = calloc(1, sizeof *ra);
-    if (ra == NULL)
-        return;
+    }
     ra->mp = mp;
-    ra->conn_id = req->conn_id;
+    ra->to = to;
     ra->user_id = req->user_id; /* the session's user, whatever the body says */
     ra->session_id = in->session_id;
     ra->msg_id = in->msg_id;
@@ -79,7 +86,7 @@ void msg_on_read_ack(void *state, const imgate_request *req, const ProtobufCMess
         snprintf(k2, sizeof k2, "%u_%u_im_user_group", req->user_id, in->session_id);
         const char *argv[] = {"EVAL", GROUP_READ_SCRIPT, "2", k1, k2};
         if (msg_api->redis(mp->self, cleared, ra, 5, argv, NULL) != IMGATE_OK)
-            free(ra);
+            read_ack_free(ra);
         return;
     }
     /* Single chat: the whole counter goes, whatever msg_id says (protocol H.5). */
@@ -88,5 +95,5 @@ void msg_on_read_ack(void *state, const imgate_request *req, const ProtobufCMess
     snprintf(field, sizeof field, "%u", in->session_id);
     const char *argv[] = {"HDEL", key, field};
     if (msg_api->redis(mp->self, cleared, ra, 3, argv, NULL) != IMGATE_OK)
-        free(ra);
+        read_ack_free(ra);
 }
