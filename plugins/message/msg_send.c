@@ -6,9 +6,10 @@
  *         whatever the body claims, the time is the server's; anything that
  *         cannot be stored as sent is refused here (see refusal())
  * conv:   conversation.c checks, numbers and writes it (order kept)
- * loop:   after the COMMIT: IMMsgDataAck with the request's seq, then the
- *         IMMsgData to every connection of the receiver (group: every member)
- *         and the sender's other connections, then the unread counters
+ * loop:   after the COMMIT: the round's unread counters, then per message
+ *         IMMsgDataAck with the request's seq and the IMMsgData to every
+ *         connection of the receiver (group: every member) and the sender's
+ *         other connections
  *
  * A refused message gets no answer, as in the reference: an IMMsgDataAck
  * always means "stored". The connection stays usable.
