@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "IM.Message.pb-c.h"
 #include "IM.SwitchService.pb-c.h"
@@ -76,6 +77,9 @@ static int msg_init(imgate_instance *self, const imgate_core_api *api, void **st
     if (mp == NULL)
         return -1;
     mp->self = self;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    mp->token = ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec) | 1;
     read_config(self, &mp->cfg);
     if (strlen(mp->cfg.aes_key) != 32) {
         api->log(self, IMGATE_LOG_ERROR, "event=bad_config key=aes_key reason=\"must be exactly 32 bytes\"");
@@ -101,6 +105,7 @@ static int msg_init(imgate_instance *self, const imgate_core_api *api, void **st
     mp->relations_created = api->metric_counter(self, "relations_created");
     mp->p2p_relayed = api->metric_counter(self, "p2p_relayed");
     mp->read_acks = api->metric_counter(self, "read_acks");
+    mp->held_for_order = api->metric_counter(self, "messages_held_across_reload");
     if (api->register_handlers(self, msg_handlers, sizeof msg_handlers / sizeof msg_handlers[0]) != IMGATE_OK ||
         api->import_service(self, IMGATE_GROUPS_SERVICE, IMGATE_GROUPS_VERSION, IMGATE_IMPORT_OPTIONAL,
                             &mp->groups) != IMGATE_OK) {
@@ -120,6 +125,7 @@ static void msg_fini(void *state)
 {
     msg_plugin *mp = state;
     conv_free_all(mp);
+    u64map_free(&mp->held); /* empty: a generation holding messages keeps a PING in flight */
     free(mp);
 }
 

@@ -53,10 +53,13 @@ typedef struct msg_plugin {
     imgate_service groups;      /* imgate.groups (optional: without it group messages are refused) */
     u64map pairs;               /* (small << 32 | big) -> conv* */
     u64map group_convs;         /* group id -> conv* */
+    uint64_t token;             /* this generation, in the connections' data slots (msg_handover.c) */
+    u64map held;                /* connection id -> messages held until an older generation's are done */
+    int polling;
     char audio_placeholder[64]; /* encrypt("[语音]"), base64 (protocol A.3) */
     imgate_metric *stored, *stored_group, *group_deliveries, *refused_invalid, *refused_receiver,
         *refused_member, *refused_store, *refused_ids, *id_reseeds, *id_conflicts, *relations_created,
-        *p2p_relayed, *read_acks;
+        *p2p_relayed, *read_acks, *held_for_order;
 } msg_plugin;
 
 /* Where the conversation is in checking its participants. */
@@ -121,6 +124,14 @@ void conv_submit(msg_plugin *mp, msg *m);
 conv *conv_find_pair(msg_plugin *mp, uint32_t a, uint32_t b);
 void conv_free_all(msg_plugin *mp);
 void member_list_release(member_list *l);
+
+/* --- msg_handover.c ------------------------------------------------------------------------------ */
+
+/* A message from the handler: on to its conversation, or held until the messages a replaced
+ * generation still has from the same connection are done. */
+void handover_admit(msg_plugin *mp, msg *m);
+/* A message acked or refused: it no longer holds back its connection's next ones. */
+void handover_done(msg_plugin *mp, const msg *m);
 
 /* --- msg_store.c (worker threads) -------------------------------------------------------------- */
 

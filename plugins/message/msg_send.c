@@ -85,11 +85,12 @@ void msg_on_data(void *state, const imgate_request *req, const ProtobufCMessage 
     m->created = (uint32_t)time(NULL);
     m->len = in->msg_data.len;
     memcpy(m->data, in->msg_data.data, m->len);
-    conv_submit(mp, m);
+    handover_admit(mp, m);
 }
 
-static void msg_free(msg *m)
+static void msg_free(msg_plugin *mp, msg *m)
 {
+    handover_done(mp, m);
     member_list_release(m->members);
     free(m);
 }
@@ -100,7 +101,7 @@ void msg_refuse(msg_plugin *mp, msg *m, imgate_metric *why, const char *reason)
     msg_api->log_limited(mp->self, IMGATE_LOG_INFO, "msg_refused", 20,
                          "event=msg_refused user=%u to=%u type=%u reason=\"%s\"", m->from, m->session, m->type, reason);
     msg_api->request_done(&m->to);
-    msg_free(m);
+    msg_free(mp, m);
 }
 
 static void counted(void *state, const void *reply_, void *arg)
@@ -209,5 +210,5 @@ void msg_complete(msg_plugin *mp, msg *m)
         msg_api->metric_inc(mp->stored, 1);
     }
     msg_api->request_done(&m->to);
-    msg_free(m);
+    msg_free(mp, m);
 }

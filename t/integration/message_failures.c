@@ -211,6 +211,12 @@ static void test_reload_burst(void)
         if (!nothing_of(r[i], CID_MSG_DATA, i == 0 ? 300 : 10))
             delivered_ok = 0; /* a duplicate */
     }
+    int status = 0;
+    char *metrics = http_get(h, 1, "/metrics", &status);
+    const char *held = metrics ? strstr(metrics, "imgate_plugin_messages_held_across_reload_total{") : NULL;
+    if (held)
+        tap_diag("messages the new generation held until the old one's were done: %lld", atoll(strchr(held, ' ') + 1));
+    free(metrics);
     tap_ok(all_acked, "every message sent across the reload is acked (4 x 300)");
     tap_ok(in_order, "with ids 1..300 per conversation in the order sent");
     tap_ok(stored_ok, "each stored exactly once");
