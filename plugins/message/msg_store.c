@@ -16,9 +16,10 @@
  * nothing else, makes a second writer of the same conversation, on any node,
  * wait for the first one's COMMIT and then see its ids; writers of other
  * conversations never wait for it. Otherwise the round's range is counted (a
- * locking read: rare) and written only if none is taken. So ids handed out twice (a counter re-seeded while another node still
- * held ids of the old one, or a Redis replica promoted behind its primary) are
- * refused, never stored twice.
+ * locking read: rare) and written only if none is taken. So ids handed out
+ * twice (a counter re-seeded while another node still held ids of the old
+ * one, or a Redis replica promoted behind its primary) are refused, never
+ * stored twice.
  *
  * Relations (protocol D, J.12): the reference can create two IMRelationShip
  * rows for one pair; here the first contact takes a named lock on the pair
