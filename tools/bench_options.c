@@ -23,6 +23,10 @@ enum {
     OPT_SOURCE_IPS,
     OPT_SIZE,
     OPT_WINDOW,
+    OPT_RATE,
+    OPT_SENDERS,
+    OPT_GROUP_ID,
+    OPT_MSG_BYTES,
 };
 
 static const struct option long_options[] = {
@@ -41,6 +45,10 @@ static const struct option long_options[] = {
     {"source-ips", required_argument, NULL, OPT_SOURCE_IPS},
     {"size", required_argument, NULL, OPT_SIZE},
     {"window", required_argument, NULL, OPT_WINDOW},
+    {"rate", required_argument, NULL, OPT_RATE},
+    {"senders", required_argument, NULL, OPT_SENDERS},
+    {"group-id", required_argument, NULL, OPT_GROUP_ID},
+    {"msg-bytes", required_argument, NULL, OPT_MSG_BYTES},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -56,6 +64,10 @@ void bench_options_usage(FILE *out)
             "  presence-hold  each virtual client logs in once and stays online until --timeout-ms\n"
             "  file    -c pairs of users (PREFIX1..2c) relay files of --size bytes online, one transfer after\n"
             "          another (-n: transfers in all); then one offline upload and download of --size\n"
+            "  msg     -c P pairs stay logged in (senders PREFIX1..P, receivers PREFIX(P+1)..2P); each sender\n"
+            "          keeps --window messages in flight: send->ack, send->delivery, messages/s\n"
+            "  group   -c M members of --group-id stay logged in (PREFIX1..M); --senders of them send,\n"
+            "          --window in flight each: deliveries/s, send->ack, send->delivery\n"
             "options:\n"
             "  -H, --host HOST          imgated's client address (default 127.0.0.1)\n"
             "  -p, --port PORT          its TeamTalk port (default 8000)\n"
@@ -72,7 +84,12 @@ void bench_options_usage(FILE *out)
             "      --source-ips A,B,... bind connections round-robin to these local addresses\n"
             "                           (more than ~28k new connections/min per address exhaust ports)\n"
             "      --size BYTES         file: bytes per transfer, k/m suffix allowed (default 16m)\n"
-            "      --window N           file: pulls in flight per transfer, 1..16 (default 4)\n"
+            "      --window N           file: pulls in flight per transfer, 1..16 (default 4);\n"
+            "                           msg, group: messages in flight per sender (default 1)\n"
+            "      --rate R             msg, group: offer R messages/s in total (default: as fast as acked)\n"
+            "      --senders S          group: members that send (default 1)\n"
+            "      --group-id G         group: the group (its members must be PREFIX1..PREFIXM)\n"
+            "      --msg-bytes N        msg, group: body size (default 64)\n"
             "exit: 0 if any operation succeeded, 1 if all failed, 2 on a usage error\n");
 }
 
@@ -134,7 +151,9 @@ static void set_defaults(bench_options *opt)
     opt->client_type = IM__BASE_DEFINE__CLIENT_TYPE__CLIENT_TYPE_WINDOWS;
     opt->timeout_ms = 5000;
     opt->file_size = 16u * 1024 * 1024;
-    opt->window = 4;
+    opt->window = 0; /* the scenario's own default */
+    opt->senders = 1;
+    opt->msg_bytes = 64;
 }
 
 /* Bytes with an optional k or m suffix, in [1, 4 GiB - 1]. */
@@ -250,9 +269,29 @@ int bench_options_parse(bench_options *opt, int argc, char **argv, FILE *err)
                 FAIL("bad --size '%s' (bytes, k/m suffix, below 4 GiB)", optarg);
             break;
         case OPT_WINDOW:
-            if (parse_uint(optarg, 1, 16, &v) < 0)
-                FAIL("bad --window '%s' (1..16)", optarg);
+            /* The file scenario allows at most 16 (it says so when it starts). */
+            if (parse_uint(optarg, 1, 65535, &v) < 0)
+                FAIL("bad --window '%s' (1..65535)", optarg);
             opt->window = (uint32_t)v;
+            break;
+        case OPT_RATE:
+            if (parse_seconds(optarg, 0.001, &opt->rate) < 0)
+                FAIL("bad --rate '%s' (messages/s > 0)", optarg);
+            break;
+        case OPT_SENDERS:
+            if (parse_uint(optarg, 1, BENCH_MAX_CONCURRENCY, &v) < 0)
+                FAIL("bad --senders '%s'", optarg);
+            opt->senders = (uint32_t)v;
+            break;
+        case OPT_GROUP_ID:
+            if (parse_uint(optarg, 1, UINT32_MAX, &v) < 0)
+                FAIL("bad --group-id '%s'", optarg);
+            opt->group_id = (uint32_t)v;
+            break;
+        case OPT_MSG_BYTES:
+            if (parse_uint(optarg, 1, 1 << 20, &v) < 0)
+                FAIL("bad --msg-bytes '%s'", optarg);
+            opt->msg_bytes = (size_t)v;
             break;
         case 'h':
             bench_options_usage(stdout);

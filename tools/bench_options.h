@@ -36,9 +36,16 @@ typedef struct {
     size_t source_ip_count;
     /* Owns the strings source_ips point into. */
     char *source_ips_storage;
-    /* file scenario: bytes per transfer, pulls in flight per transfer */
-    uint64_t file_size;
+    /* What one party keeps in flight: file, pulls per transfer (0 = 4); msg and group, messages
+     * per sender (0 = 1). */
     uint32_t window;
+    /* file scenario: bytes per transfer */
+    uint64_t file_size;
+    /* Message scenarios (msg, group). */
+    double rate;      /* messages/s offered in total; 0 = as fast as acked */
+    uint32_t senders; /* group: how many members send */
+    uint32_t group_id;
+    size_t msg_bytes; /* message body size */
 } bench_options;
 
 /*

@@ -63,6 +63,11 @@ typedef struct {
      * its own connections: then this runs instead of the runner (next_step and judge_reply
      * unused), filling `results` the same way; 0, or -1 when it could not start. */
     int (*run)(const bench_options *opt, void *state, bench_results *results);
+    /* A scenario with an engine and a report of its own (message pairs, a group's fan-out; every
+     * field above but the names unused): runs it, reports, and returns the exit code. */
+    int (*engine)(const bench_options *opt);
+    /* How many connections one -c unit holds (0 = 1): the fd limit is raised to match. */
+    unsigned fds_per_client;
 } bench_scenario;
 
 /* The scenarios, one file each. */
@@ -70,5 +75,7 @@ extern const bench_scenario bench_scenario_login;
 extern const bench_scenario bench_scenario_group_info;
 extern const bench_scenario bench_scenario_presence_hold;
 extern const bench_scenario bench_scenario_file;
+extern const bench_scenario bench_scenario_msg;
+extern const bench_scenario bench_scenario_group;
 
 #endif

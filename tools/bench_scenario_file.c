@@ -64,6 +64,7 @@ typedef struct file_state {
     uint8_t block[BLOCK];
     pair *pairs;
     uint32_t n;
+    uint32_t window; /* pulls in flight per transfer (--window, default 4) */
     uint64_t transfers_started, transfers_done, bytes_measured;
 } file_state;
 
@@ -368,7 +369,7 @@ static void close_files(pair *p)
 static void send_pulls(file_state *st, pair *p)
 {
     uint32_t size = (uint32_t)st->opt->file_size;
-    while (p->open < st->opt->window && p->next_pull < size) {
+    while (p->open < st->window && p->next_pull < size) {
         uint32_t n = size - p->next_pull < BLOCK ? size - p->next_pull : BLOCK;
         put_pull(p, p->next_pull, n);
         p->sent_ns[(p->ring_head + p->open) % MAX_WINDOW] = now_ns();
@@ -601,7 +602,7 @@ static double offline_download(file_state *st, pair *p, bench_results *r)
     req.trans_mode = FILE_TYPE_OFFLINE;
     req.data_size = BLOCK;
     while (ok && got < size) {
-        while (open < st->opt->window && next < size) {
+        while (open < st->window && next < size) {
             req.offset = next;
             imgate_client_send_msg(d, SID_FILE, CID_FILE_PULL_DATA_REQ, &req.base, NULL);
             next += BLOCK;
@@ -646,12 +647,15 @@ static void *file_create(const bench_options *opt)
                 (unsigned)opt->concurrency, 2ull * opt->concurrency, 2ull * opt->concurrency);
         return NULL;
     }
-    if (opt->window > MAX_WINDOW)
+    if (opt->window > MAX_WINDOW) {
+        fprintf(stderr, "imgate-bench: file: --window is 1..%u\n", MAX_WINDOW);
         return NULL;
+    }
     file_state *st = calloc(1, sizeof *st);
     if (st == NULL)
         return NULL;
     st->opt = opt;
+    st->window = opt->window ? opt->window : 4;
     st->n = opt->concurrency;
     st->pairs = calloc(st->n, sizeof *st->pairs);
     if (st->pairs == NULL || bench_md5hex(opt->password, st->password_md5) < 0) {
@@ -715,7 +719,7 @@ static int file_run(const bench_options *opt, void *state, bench_results *r)
            " %u pairs, %u pulls in flight each)\n",
            "relay", r->measured_s > 0 ? mb / r->measured_s : 0.0, mb, r->measured_s,
            (unsigned long long)st->transfers_done, (unsigned long long)opt->file_size, (unsigned)st->n,
-           (unsigned)opt->window);
+           (unsigned)st->window);
 
     double up = offline_upload(st, &st->pairs[0], r);
     double down = up > 0 ? offline_download(st, &st->pairs[0], r) : -1;

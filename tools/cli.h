@@ -35,6 +35,7 @@ typedef struct {
 extern const cli_command cli_group_commands[];
 extern const cli_command cli_buddy_commands[];
 extern const cli_command cli_file_commands[];
+extern const cli_command cli_message_commands[];
 
 double cli_now_seconds(void);
 void cli_print_hex(const uint8_t *p, size_t len);

@@ -31,6 +31,8 @@ static const bench_scenario *const scenarios[] = {
     &bench_scenario_group_info,
     &bench_scenario_presence_hold,
     &bench_scenario_file,
+    &bench_scenario_msg,
+    &bench_scenario_group,
 };
 
 static const bench_scenario *find_scenario(const char *name)
@@ -105,9 +107,14 @@ int main(int argc, char **argv)
         bench_options_free(&opt);
         return 2;
     }
-    if (raise_fd_limit(opt.concurrency) < 0) {
+    if (raise_fd_limit(opt.concurrency * (scenario->fds_per_client ? scenario->fds_per_client : 1)) < 0) {
         bench_options_free(&opt);
         return 2;
+    }
+    if (scenario->engine != NULL) {
+        rc = scenario->engine(&opt);
+        bench_options_free(&opt);
+        return rc;
     }
 
     int exit_code = 1;

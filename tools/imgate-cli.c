@@ -262,6 +262,7 @@ static const cli_command *const tables[] = {
     cli_group_commands,
     cli_buddy_commands,
     cli_file_commands,
+    cli_message_commands,
 };
 
 static const cli_command *find_command(const char *name)
