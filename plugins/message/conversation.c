@@ -185,8 +185,6 @@ static void round_written(void *state, void *arg, int status)
         free(rw);
         return;
     }
-    if (rw->bump_sessions)
-        c->bumped_second = 0; /* the bump rolled back with it: the next round carries it */
     if (rw->no_top) {
         /* The conversation's imgate_msg_top row went missing: make it again, then the same ids. */
         c->top_ready = 0;
@@ -256,11 +254,10 @@ static void submit_round(msg_plugin *mp, conv *c, uint64_t last_id)
     rw->conv_id = c->id;
     rw->first_id = (uint32_t)(last_id - c->round_n + 1);
     rw->now = now;
-    /* The sessions' `updated` is in seconds: one bump per second says everything. */
-    if (!c->is_group && c->bumped_second != now) {
-        rw->bump_sessions = 1;
-        c->bumped_second = now;
-    }
+    /* Every pair round revives and bumps both sessions, as the reference does per message: a
+     * session its user removed a moment ago (on any node, within the same second) must come back
+     * with the next message. The UPDATE writes nothing when the rows are already current. */
+    rw->bump_sessions = !c->is_group;
     msg *m;
     while ((m = pop(&c->round_head, &c->round_tail)) != NULL) {
         m->msg_id = rw->first_id + rw->n;

@@ -5,7 +5,7 @@
  *   round:  a conversation's round of messages with consecutive ids:
  *           [audio: IMAudio + imgate_audio_data] + rows in IMMessage_<relateId % 8>
  *           or IMGroupMessage_<gid % 8>, up to 8 per INSERT
- *           + (pair, once per second) both IMRecentSession rows revived and bumped
+ *           + (pair) both IMRecentSession rows revived and bumped (not written when current)
  *   group sync (once per group per group_session_interval_s): IMGroup.lastChated and
  *           every member's group session (created when missing), instead of the
  *           reference's 5-second background thread (protocol H.6)
@@ -230,15 +230,17 @@ static int store_audio(imgate_worker *w, msg *m)
     return 0;
 }
 
-/* Revives and bumps IMRecentSession(user, peer, type). The pair's check created the rows; one
- * deleted since comes back with the next check. */
+/* Revives and bumps IMRecentSession(user, peer, type); a row already current (alive, bumped this
+ * second) is not written. The pair's check created the rows; one deleted since comes back with the
+ * next check. */
 static int bump_session(imgate_worker *w, uint32_t user, uint32_t peer, uint32_t type, uint32_t now)
 {
-    imgate_db_bind up[] = {IMGATE_DB_U32(&now), IMGATE_DB_U32(&user), IMGATE_DB_U32(&peer), IMGATE_DB_U32(&type)};
+    imgate_db_bind up[] = {IMGATE_DB_U32(&now), IMGATE_DB_U32(&user), IMGATE_DB_U32(&peer), IMGATE_DB_U32(&type),
+                           IMGATE_DB_U32(&now)};
     int64_t rc = msg_api->db_exec(w,
                                   "UPDATE IMRecentSession SET status = 0, updated = ? "
-                                  "WHERE userId = ? AND peerId = ? AND type = ?",
-                                  up, 4, NULL);
+                                  "WHERE userId = ? AND peerId = ? AND type = ? AND (status <> 0 OR updated <> ?)",
+                                  up, 5, NULL);
     return rc < 0 ? (int)rc : 0;
 }
 
