@@ -17,7 +17,7 @@ ok $? "-v prints the version and the plugin ABI ($out)"
 # -t opens the enabled plugins (none of their code runs) to check their declared keys: point
 # the sample's plugin directory at the freshly built ones.
 mkdir -p "$work/plugins"
-for name in login example; do
+for name in login buddy group message file example; do
 	ln -s "$top_builddir/plugins/$name/.libs/$name.so" "$work/plugins/$name.so"
 done
 sed "s|^dir = .*|dir = $work/plugins|" "$top_srcdir/etc/imgated.ini" > "$work/sample.ini"

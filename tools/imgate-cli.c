@@ -289,6 +289,10 @@ int main(int argc, char **argv)
     cli_options opt = {.host = "127.0.0.1", .port = 8000, .http_port = 8080, .timeout_ms = 5000};
     int ch;
     /* '+': stop at the command name, so command arguments may start with '-'. */
+    if (argc > 1 && strcmp(argv[1], "--help") == 0) {
+        usage(stdout);
+        return 0;
+    }
     while ((ch = getopt(argc, argv, "+H:p:P:t:h")) != -1) {
         switch (ch) {
         case 'H':
