@@ -68,8 +68,8 @@ struct engine {
     bench_msg_mode mode;
     struct event_base *base;
     struct event *tick;
-    struct sockaddr_storage addr;
-    socklen_t addrlen;
+    struct sockaddr_storage addr, receiver_addr; /* receiver_addr: --receiver-port (else = addr) */
+    socklen_t addrlen, receiver_addrlen;
     bconn *conns;
     uint32_t n, n_senders, next_connect, logging_in, logins_ok, logins_failed;
     uint32_t window;
@@ -157,6 +157,7 @@ static void pump(bconn *c, int64_t now)
 /* --- receiving ------------------------------------------------------------------------------------------ */
 
 static void connect_next(engine *e);
+static int uses_receiver_addr(const engine *e, const bconn *c);
 static void logged_in_all(engine *e);
 
 static void login_finished(bconn *c, int ok)
@@ -327,7 +328,9 @@ static void connect_next(engine *e)
         bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
         bufferevent_enable(c->bev, EV_READ | EV_WRITE);
         c->state = C_CONNECTING;
-        if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&e->addr, (int)e->addrlen) != 0) {
+        int far = uses_receiver_addr(e, c);
+        if (bufferevent_socket_connect(c->bev, (struct sockaddr *)(far ? &e->receiver_addr : &e->addr),
+                                       (int)(far ? e->receiver_addrlen : e->addrlen)) != 0) {
             fprintf(stderr, "imgate-bench: %s: connect: %s\n", c->user, strerror(errno));
             bufferevent_free(c->bev);
             c->bev = NULL;
@@ -440,7 +443,11 @@ static int report(engine *e, const char *name)
         abandoned += e->conns[i].count;
     FILE *out = stdout;
     fprintf(out, "  %-14s %s\n", "scenario", name);
-    fprintf(out, "  %-14s %s:%u\n", "target", o->host, (unsigned)o->port);
+    if (o->receiver_port)
+        fprintf(out, "  %-14s %s:%u (senders), :%u (receivers)\n", "target", o->host, (unsigned)o->port,
+                (unsigned)o->receiver_port);
+    else
+        fprintf(out, "  %-14s %s:%u\n", "target", o->host, (unsigned)o->port);
     if (e->mode == BENCH_MSG_PAIRS)
         fprintf(out, "  %-14s %u pairs, window %u, %s\n", "load", e->n_senders, e->window,
                 o->rate ? "paced" : "as fast as acked");
@@ -470,11 +477,12 @@ static int report(engine *e, const char *name)
             return 1;
         }
         fprintf(f,
-                "{\"scenario\":\"%s\",\"host\":\"%s\",\"port\":%u,\"senders\":%u,\"connections\":%u,"
+                "{\"scenario\":\"%s\",\"host\":\"%s\",\"port\":%u,\"receiver_port\":%u,\"senders\":%u,\"connections\":%u,"
                 "\"logged_in\":%u,\"window\":%u,\"rate_offered\":%.1f,\"msg_bytes\":%zu,\"group_id\":%u,"
                 "\"warmup_s\":%.3f,\"duration_s\":%.3f,\"sent\":%llu,\"acked\":%llu,\"delivered\":%llu,"
                 "\"acked_per_s\":%.1f,\"delivered_per_s\":%.1f,\"failed\":%llu,\"lost\":%llu,\"abandoned\":%llu,",
-                name, o->host, (unsigned)o->port, e->n_senders, e->n, e->logins_ok, e->window, o->rate, o->msg_bytes,
+                name, o->host, (unsigned)o->port, (unsigned)(o->receiver_port ? o->receiver_port : o->port),
+                e->n_senders, e->n, e->logins_ok, e->window, o->rate, o->msg_bytes,
                 o->group_id, o->warmup_s, secs, (unsigned long long)e->sent, (unsigned long long)e->acked,
                 (unsigned long long)e->delivered, ack_rate, dlv_rate, (unsigned long long)e->timeouts,
                 (unsigned long long)e->lost, (unsigned long long)abandoned);
@@ -490,21 +498,38 @@ static int report(engine *e, const char *name)
 
 /* --- set-up ------------------------------------------------------------------------------------------------ */
 
-static int resolve(engine *e)
+static int resolve_port(const bench_options *o, uint16_t port_num, struct sockaddr_storage *addr, socklen_t *len)
 {
     struct addrinfo hints = {0}, *res = NULL;
     hints.ai_socktype = SOCK_STREAM;
     char port[8];
-    snprintf(port, sizeof port, "%u", (unsigned)e->opt->port);
-    int rc = getaddrinfo(e->opt->host, port, &hints, &res);
+    snprintf(port, sizeof port, "%u", (unsigned)port_num);
+    int rc = getaddrinfo(o->host, port, &hints, &res);
     if (rc != 0 || res == NULL) {
-        fprintf(stderr, "imgate-bench: cannot resolve %s: %s\n", e->opt->host, gai_strerror(rc));
+        fprintf(stderr, "imgate-bench: cannot resolve %s: %s\n", o->host, gai_strerror(rc));
         return -1;
     }
-    memcpy(&e->addr, res->ai_addr, res->ai_addrlen);
-    e->addrlen = res->ai_addrlen;
+    memcpy(addr, res->ai_addr, res->ai_addrlen);
+    *len = res->ai_addrlen;
     freeaddrinfo(res);
     return 0;
+}
+
+static int resolve(engine *e)
+{
+    const bench_options *o = e->opt;
+    return resolve_port(o, o->port, &e->addr, &e->addrlen) < 0 ||
+                   resolve_port(o, o->receiver_port ? o->receiver_port : o->port, &e->receiver_addr,
+                                &e->receiver_addrlen) < 0
+               ? -1
+               : 0;
+}
+
+/* Which node a connection logs in to: with --receiver-port, pair receivers and every other
+ * non-sending group member use the receiver address, so their deliveries cross nodes. */
+static int uses_receiver_addr(const engine *e, const bconn *c)
+{
+    return !c->sender && (e->mode == BENCH_MSG_PAIRS || c->index % 2 == 1);
 }
 
 int bench_msg_run(const bench_options *opt, bench_msg_mode mode)

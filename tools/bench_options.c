@@ -27,6 +27,7 @@ enum {
     OPT_SENDERS,
     OPT_GROUP_ID,
     OPT_MSG_BYTES,
+    OPT_RECEIVER_PORT,
 };
 
 static const struct option long_options[] = {
@@ -49,6 +50,7 @@ static const struct option long_options[] = {
     {"senders", required_argument, NULL, OPT_SENDERS},
     {"group-id", required_argument, NULL, OPT_GROUP_ID},
     {"msg-bytes", required_argument, NULL, OPT_MSG_BYTES},
+    {"receiver-port", required_argument, NULL, OPT_RECEIVER_PORT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -90,6 +92,8 @@ void bench_options_usage(FILE *out)
             "      --senders S          group: members that send (default 1)\n"
             "      --group-id G         group: the group (its members must be PREFIX1..PREFIXM)\n"
             "      --msg-bytes N        msg, group: body size (default 64)\n"
+            "      --receiver-port P    msg: receivers, group: every other non-sending member, connect to\n"
+            "                           this port (another node of the same service) instead of -p\n"
             "exit: 0 if any operation succeeded, 1 if all failed, 2 on a usage error\n");
 }
 
@@ -287,6 +291,11 @@ int bench_options_parse(bench_options *opt, int argc, char **argv, FILE *err)
             if (parse_uint(optarg, 1, UINT32_MAX, &v) < 0)
                 FAIL("bad --group-id '%s'", optarg);
             opt->group_id = (uint32_t)v;
+            break;
+        case OPT_RECEIVER_PORT:
+            if (parse_uint(optarg, 1, 65535, &v) < 0)
+                FAIL("bad --receiver-port '%s'", optarg);
+            opt->receiver_port = (uint16_t)v;
             break;
         case OPT_MSG_BYTES:
             if (parse_uint(optarg, 1, 1 << 20, &v) < 0)

@@ -19,6 +19,8 @@ typedef struct {
     const char *scenario;
     const char *host;
     uint16_t port;
+    /* msg, group: the port the receiving connections use (another node); 0 = port */
+    uint16_t receiver_port;
     uint32_t concurrency;
     /* Exactly one of the two is set: run for duration_s, or until `total` operations ended. */
     double duration_s;
