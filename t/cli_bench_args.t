@@ -29,6 +29,11 @@ ok $? "imgate-bench self-test passes"
 # Either the fd limit refuses it or it runs against nothing; it must not hang or crash.
 [ $rc -ne 0 ]; ok $? "an impossible load fails cleanly ($rc)"
 "$bench" --help | grep -q -- "--source-ips"; ok $? "--help documents the options"
+"$bench" msg -d 1 --receiver-port 0 > /dev/null 2> "$work/err"; rc=$?
+[ $rc -eq 2 ] && grep -q "bad --receiver-port '0'" "$work/err"; ok $? "--receiver-port 0 is a usage error"
+"$bench" file -H 127.0.0.1 -p 1 -c 1 --users 2 -d 1 --window 17 > /dev/null 2> "$work/err"; rc=$?
+[ $rc -ne 0 ] && grep -q -- "--window is 1..16" "$work/err"; ok $? "file: a window above 16 is refused, saying why"
+"$cli" --help | grep -q "^usage: imgate-cli"; ok $? "imgate-cli --help prints the usage"
 
 # Port 1 on loopback: nothing listens there (it needs root, and no test binds it).
 "$bench" login -H 127.0.0.1 -p 1 -c 4 -n 40 --timeout-ms 500 --json "$work/refused.json" \
