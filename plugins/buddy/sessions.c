@@ -44,10 +44,10 @@
     "SELECT updated FROM IMGroupMember WHERE groupId = ? AND userId = ? AND status = 0 ORDER BY id DESC LIMIT 1"
 #define SINGLE_LATEST(n)                                                                                   \
     "SELECT msgId, type, fromId, content FROM IMMessage_" #n " WHERE relateId = ? AND status = 0 ORDER BY " \
-    "created DESC, id DESC LIMIT 1"
+    "msgId DESC, id DESC LIMIT 1"
 #define GROUP_LATEST(n)                                                                                      \
     "SELECT msgId, type, userId, content FROM IMGroupMessage_" #n " WHERE groupId = ? AND status = 0 AND "    \
-    "created >= ? ORDER BY created DESC, id DESC LIMIT 1"
+    "created >= ? ORDER BY msgId DESC, id DESC LIMIT 1"
 
 static const char *const SINGLE_LATEST_SQL[8] = {SINGLE_LATEST(0), SINGLE_LATEST(1), SINGLE_LATEST(2),
                                                  SINGLE_LATEST(3), SINGLE_LATEST(4), SINGLE_LATEST(5),

@@ -64,7 +64,7 @@ void member_list_release(member_list *l)
 
 static int idle(const conv *c)
 {
-    return !c->busy && c->active == 0 && c->pending_head == NULL && c->retry_head == NULL && c->round_head == NULL;
+    return !c->busy && !c->writing && c->active == 0 && c->pending_head == NULL && c->retry_head == NULL && c->round_head == NULL;
 }
 
 /* Forgets idle conversations once the cache holds more than cache_max (down to half of it). */
@@ -178,11 +178,13 @@ static void round_written(void *state, void *arg, int status)
     round_write *rw = arg;
     conv *c = rw->conv;
     c->active -= rw->n;
+    c->writing = 0;
     if (status == IMGATE_OK) {
         msg_count_round(mp, rw);
         for (uint32_t i = 0; i < rw->n; i++)
             msg_complete(mp, rw->msgs[i]);
         free(rw);
+        pump(mp, c);
         return;
     }
     if (rw->no_top) {
@@ -222,6 +224,7 @@ static void round_written(void *state, void *arg, int status)
     for (uint32_t i = 0; i < rw->n; i++)
         msg_refuse(mp, rw->msgs[i], mp->refused_store, status == IMGATE_EUNAVAIL ? "database unavailable" : "not stored");
     free(rw);
+    pump(mp, c);
 }
 
 static void group_synced(void *state, void *arg, int status)
@@ -236,7 +239,8 @@ static void group_synced(void *state, void *arg, int status)
     free(gs);
 }
 
-/* The round has its ids: one write for all of it, and the next round may start. */
+/* The round has its ids: one write for all of it. The next round starts when it is done (what
+ * arrives meanwhile waits and joins that round: group commit). */
 static void submit_round(msg_plugin *mp, conv *c, uint64_t last_id)
 {
     uint32_t now = (uint32_t)time(NULL);
@@ -264,6 +268,7 @@ static void submit_round(msg_plugin *mp, conv *c, uint64_t last_id)
         rw->msgs[rw->n++] = m;
     }
     c->round_n = 0;
+    c->writing = 1;
     msg_api->submit_write(mp->self, write_key(c), store_round, round_written, rw);
     if (c->is_group && now >= c->bumped_second + mp->cfg.group_session_s) {
         group_sync *gs = calloc(1, sizeof *gs);
@@ -285,7 +290,9 @@ static void submit_round(msg_plugin *mp, conv *c, uint64_t last_id)
 
 typedef struct seed_call {
     msg_plugin *mp;
-    conv *c;
+    conv *c;              /* loop thread only */
+    int is_group;         /* copies for the worker */
+    uint32_t id;
     int64_t max;
 } seed_call;
 
@@ -309,7 +316,7 @@ static void send_seed(msg_plugin *mp, conv *c, int64_t max)
 static void read_max(imgate_worker *w, void *state, void *arg)
 {
     seed_call *s = arg;
-    s->max = store_max_msg_id(w, s->c->is_group, s->c->id);
+    s->max = store_max_msg_id(w, s->is_group, s->id);
 }
 
 static void max_read(void *state, void *arg, int status)
@@ -343,6 +350,8 @@ static void reseed(msg_plugin *mp, conv *c)
     }
     s->mp = mp;
     s->c = c;
+    s->is_group = c->is_group;
+    s->id = c->id;
     c->needs_seed = 0;
     msg_api->submit_job(mp->self, write_key(c), read_max, max_read, s);
 }
@@ -457,14 +466,16 @@ static void check_pair(msg_plugin *mp, conv *c)
 
 typedef struct top_call {
     msg_plugin *mp;
-    conv *c;
+    conv *c;              /* loop thread only */
+    int is_group;         /* copies for the worker */
+    uint32_t id;
     int rc;
 } top_call;
 
 static void top_work(imgate_worker *w, void *state, void *arg)
 {
     top_call *t = arg;
-    t->rc = store_ensure_top(w, t->c->is_group, t->c->id);
+    t->rc = store_ensure_top(w, t->is_group, t->id);
 }
 
 static void top_done(void *state, void *arg, int status)
@@ -496,6 +507,8 @@ static void ensure_top(msg_plugin *mp, conv *c)
     }
     t->mp = mp;
     t->c = c;
+    t->is_group = c->is_group;
+    t->id = c->id;
     msg_api->submit_job(mp->self, write_key(c), top_work, top_done, t);
 }
 
@@ -593,7 +606,7 @@ static void start_round(msg_plugin *mp, conv *c)
 
 static void pump(msg_plugin *mp, conv *c)
 {
-    while (!c->busy && (c->retry_head || c->pending_head)) {
+    while (!c->busy && !c->writing && (c->retry_head || c->pending_head)) {
         if (!c->is_group) {
             if (c->state == CONV_UNCHECKED || now_s() >= c->checked_until) {
                 c->state = CONV_UNCHECKED;

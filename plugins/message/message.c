@@ -28,6 +28,7 @@ static const imgate_config_key msg_config_keys[] = {
     {"group_session_interval_s", IMGATE_CFG_INT, 1, 3600, "1", NULL},
     {"ids_per_round", IMGATE_CFG_INT, 1, 100000, "256", NULL},
     {"p2p_max_bytes", IMGATE_CFG_SIZE, 16, 1024 * 1024, "4k", NULL},
+    {"read_jobs_max", IMGATE_CFG_INT, 1, 10000, "8", NULL},
     {"aes_key", IMGATE_CFG_STRING, 0, 32, DEFAULT_AES_KEY, NULL},
     {NULL, 0, 0, 0, NULL, NULL},
 };
@@ -67,6 +68,7 @@ static void read_config(imgate_instance *self, msg_config *cfg)
     cfg->group_session_s = (uint32_t)msg_api->config_int(self, "group_session_interval_s");
     cfg->round_max = (uint32_t)msg_api->config_int(self, "ids_per_round");
     cfg->p2p_max = (size_t)msg_api->config_int(self, "p2p_max_bytes");
+    cfg->read_jobs_max = (uint32_t)msg_api->config_int(self, "read_jobs_max");
     snprintf(cfg->aes_key, sizeof cfg->aes_key, "%s", msg_api->config_str(self, "aes_key"));
 }
 
@@ -106,6 +108,7 @@ static int msg_init(imgate_instance *self, const imgate_core_api *api, void **st
     mp->p2p_relayed = api->metric_counter(self, "p2p_relayed");
     mp->read_acks = api->metric_counter(self, "read_acks");
     mp->held_for_order = api->metric_counter(self, "messages_held_across_reload");
+    mp->reads_waited = api->metric_counter(self, "reads_waited");
     if (api->register_handlers(self, msg_handlers, sizeof msg_handlers / sizeof msg_handlers[0]) != IMGATE_OK ||
         api->import_service(self, IMGATE_GROUPS_SERVICE, IMGATE_GROUPS_VERSION, IMGATE_IMPORT_OPTIONAL,
                             &mp->groups) != IMGATE_OK) {

@@ -44,8 +44,11 @@ typedef struct msg_config {
     uint32_t group_session_s;   /* members' group sessions are bumped at most once per this many seconds */
     uint32_t round_max;         /* messages given ids by one INCRBY */
     size_t p2p_max;             /* largest P2P command relayed */
+    uint32_t read_jobs_max;     /* read jobs of this generation on the workers at once (msg_reads.c) */
     char aes_key[33];           /* the clients' message key (protocol A.3), for the audio placeholder */
 } msg_config;
+
+typedef struct read_job read_job;
 
 typedef struct msg_plugin {
     imgate_instance *self;
@@ -56,10 +59,12 @@ typedef struct msg_plugin {
     uint64_t token;             /* this generation, in the connections' data slots (msg_handover.c) */
     u64map held;                /* connection id -> messages held until an older generation's are done */
     int polling;
+    uint32_t reads_running;     /* read jobs submitted and not completed */
+    read_job *reads_head, *reads_tail; /* read jobs waiting for room, oldest first */
     char audio_placeholder[64]; /* encrypt("[语音]"), base64 (protocol A.3) */
     imgate_metric *stored, *stored_group, *group_deliveries, *refused_invalid, *refused_receiver,
         *refused_member, *refused_store, *refused_ids, *id_reseeds, *id_conflicts, *relations_created,
-        *p2p_relayed, *read_acks, *held_for_order;
+        *p2p_relayed, *read_acks, *held_for_order, *reads_waited;
 } msg_plugin;
 
 /* Where the conversation is in checking its participants. */
@@ -94,6 +99,9 @@ typedef struct conv {
     struct msg *round_head, *round_tail;     /* the round being checked and given ids */
     uint32_t round_n;
     int busy;                 /* a check, look-up, allocation or seed is outstanding */
+    int writing;              /* a round's write is queued or running: the next round waits for its
+                               * outcome, so a round that must be numbered again (an id conflict)
+                               * is never overtaken by a later one */
     unsigned active;          /* messages between the start of their round and their completion */
     uint32_t bumped_second;   /* group: the members' sessions were last bumped in this second */
 } conv;
@@ -110,6 +118,7 @@ typedef struct msg {
     uint32_t created;   /* server time at arrival */
     uint32_t msg_id;
     int retries;
+    int counted;        /* counted in the connection's data slot (msg_handover.c) */
     member_list *members;
     char audio_id[16];  /* worker: the IMAudio id stored as the content of an audio message */
     size_t len;
@@ -124,6 +133,12 @@ void conv_submit(msg_plugin *mp, msg *m);
 conv *conv_find_pair(msg_plugin *mp, uint32_t a, uint32_t b);
 void conv_free_all(msg_plugin *mp);
 void member_list_release(member_list *l);
+
+/* --- msg_reads.c ---------------------------------------------------------------------------------- */
+
+/* submit_job (order key 0) for a read, once fewer than read_jobs_max reads are on the workers;
+ * until then it waits, in arrival order. `done` runs exactly once, as with submit_job. */
+void msg_read_submit(msg_plugin *mp, imgate_job_fn work, imgate_job_done_fn done, void *arg);
 
 /* --- msg_handover.c ------------------------------------------------------------------------------ */
 

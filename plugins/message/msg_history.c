@@ -49,9 +49,12 @@ static void call_free(read_call *c)
 
 /* --- worker ------------------------------------------------------------------------------------------- */
 
-#define SINGLE_COLS "SELECT msgId, fromId, created, type, content FROM %s FORCE INDEX (idx_relateId_status_created) "
+#define SINGLE_COLS "SELECT msgId, fromId, created, type, content FROM %s FORCE INDEX (idx_relateId_status_msgId_created) "
 #define GROUP_COLS "SELECT msgId, userId, created, type, content FROM %s "
 
+/* Newest first by msgId, the order clients show and page by (msg_id_begin cuts by msgId too), on
+ * the reference's (relateId, status, msgId, created) and (groupId, msgId, status, created) indexes;
+ * `created` comes from the clock of whichever node stored the row, so it is not the order. */
 static void read_history(imgate_worker *w, read_call *c, int group)
 {
     char sql[400];
@@ -60,14 +63,14 @@ static void read_history(imgate_worker *w, read_call *c, int group)
     size_t n = 0;
     if (group) {
         snprintf(sql, sizeof sql,
-                 GROUP_COLS "WHERE groupId = ? AND status = 0 AND created >= ?%s ORDER BY created DESC, id DESC LIMIT ?",
+                 GROUP_COLS "WHERE groupId = ? AND status = 0 AND created >= ?%s ORDER BY msgId DESC, id DESC LIMIT ?",
                  store_group_table(c->session), c->begin ? " AND msgId <= ?" : "");
         imgate_db_bind a = IMGATE_DB_U32(&c->session), b = IMGATE_DB_U32(&c->joined);
         in[n++] = a;
         in[n++] = b;
     } else {
         snprintf(sql, sizeof sql,
-                 SINGLE_COLS "WHERE relateId = ? AND status = 0%s ORDER BY created DESC, id DESC LIMIT ?",
+                 SINGLE_COLS "WHERE relateId = ? AND status = 0%s ORDER BY msgId DESC, id DESC LIMIT ?",
                  store_msg_table(c->relation), c->begin ? " AND msgId <= ?" : "");
         imgate_db_bind a = IMGATE_DB_U32(&c->relation);
         in[n++] = a;
@@ -98,12 +101,12 @@ static void read_latest(imgate_worker *w, read_call *c, int group)
     uint32_t id = group ? c->session : c->relation;
     if (group)
         snprintf(sql, sizeof sql,
-                 "SELECT msgId FROM %s WHERE groupId = ? AND status = 0 ORDER BY created DESC, id DESC LIMIT 1",
+                 "SELECT msgId FROM %s WHERE groupId = ? AND status = 0 ORDER BY msgId DESC, id DESC LIMIT 1",
                  store_group_table(id));
     else
         snprintf(sql, sizeof sql,
-                 "SELECT msgId FROM %s FORCE INDEX (idx_relateId_status_created) WHERE relateId = ? AND status = 0 "
-                 "ORDER BY created DESC, id DESC LIMIT 1",
+                 "SELECT msgId FROM %s FORCE INDEX (idx_relateId_status_msgId_created) WHERE relateId = ? AND status = 0 "
+                 "ORDER BY msgId DESC, id DESC LIMIT 1",
                  store_msg_table(id));
     imgate_db_bind in[] = {IMGATE_DB_U32(&id)};
     imgate_db_bind out[] = {IMGATE_DB_U32(&c->latest)};
@@ -254,7 +257,7 @@ static void read_done(void *state, void *arg, int status)
 
 static void start_job(read_call *c)
 {
-    msg_api->submit_job(c->mp->self, 0, read_work, read_done, c);
+    msg_read_submit(c->mp, read_work, read_done, c);
 }
 
 static void member_looked_up(void *arg, int status, const imgate_group_view *view)

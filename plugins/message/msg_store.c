@@ -244,8 +244,9 @@ static int bump_session(imgate_worker *w, uint32_t user, uint32_t peer, uint32_t
     return rc < 0 ? (int)rc : 0;
 }
 
-#define OVERLAP_MSG(n)                                                                                   \
-    "SELECT COUNT(*) FROM IMMessage_" #n " WHERE relateId = ? AND status = 0 AND msgId BETWEEN ? AND ? " \
+/* Deleted rows (status 1) count too: an id is never given out twice, whatever became of its message. */
+#define OVERLAP_MSG(n)                                                                       \
+    "SELECT COUNT(*) FROM IMMessage_" #n " WHERE relateId = ? AND msgId BETWEEN ? AND ? " \
     "LOCK IN SHARE MODE"
 #define OVERLAP_GROUP_MSG(n) \
     "SELECT COUNT(*) FROM IMGroupMessage_" #n " WHERE groupId = ? AND msgId BETWEEN ? AND ? LOCK IN SHARE MODE"
@@ -435,8 +436,9 @@ static int on_msg_row(void *p)
     return r->n >= r->max;
 }
 
-/* Audio rows hold an IMAudio id: rebuild duration + bytes (protocol H.8). */
-static int expand_audio(imgate_worker *w, msg_plugin *mp, stored_msg *s)
+/* Audio rows hold an IMAudio id: rebuild duration + bytes (protocol H.8). `scratch` holds
+ * 4 + audio_max bytes; the row keeps an allocation of its real size. */
+static int expand_audio(imgate_worker *w, msg_plugin *mp, stored_msg *s, uint8_t *scratch)
 {
     char idtext[24];
     size_t n = s->len < sizeof idtext - 1 ? s->len : sizeof idtext - 1;
@@ -446,9 +448,7 @@ static int expand_audio(imgate_worker *w, msg_plugin *mp, stored_msg *s)
     unsigned long id = strtoul(idtext, &end, 10);
     uint32_t duration = 0, audio_id = (uint32_t)id;
     size_t cap = mp->cfg.audio_max;
-    uint8_t *buf = malloc(4 + cap);
-    if (buf == NULL)
-        return -1;
+    uint8_t *buf = scratch;
     size_t got = 0;
     if (end != idtext && *end == '\0' && id <= UINT32_MAX) {
         imgate_db_bind in[] = {IMGATE_DB_U32(&audio_id)};
@@ -457,10 +457,8 @@ static int expand_audio(imgate_worker *w, msg_plugin *mp, stored_msg *s)
                                    "SELECT a.duration, d.data FROM IMAudio a LEFT JOIN imgate_audio_data d "
                                    "ON d.id = a.id WHERE a.id = ?",
                                    in, 1, out, 2);
-        if (rc < 0) {
-            free(buf);
+        if (rc < 0)
             return rc;
-        }
         if (rc == 1 && !out[1].is_null)
             got = out[1].len < cap ? out[1].len : cap;
     }
@@ -469,8 +467,12 @@ static int expand_audio(imgate_worker *w, msg_plugin *mp, stored_msg *s)
     buf[1] = (uint8_t)(duration >> 16);
     buf[2] = (uint8_t)(duration >> 8);
     buf[3] = (uint8_t)duration;
+    uint8_t *exact = malloc(4 + got);
+    if (exact == NULL)
+        return IMGATE_ENOMEM;
+    memcpy(exact, buf, 4 + got);
     free(s->data);
-    s->data = buf;
+    s->data = exact;
     s->len = 4 + got;
     return 0;
 }
@@ -500,16 +502,24 @@ int store_read_msgs(imgate_worker *w, msg_plugin *mp, const char *sql, imgate_db
         return (int)n;
     /* Second pass: the connection is free again for the audio look-ups. */
     size_t total = 0, keep = n;
+    uint8_t *scratch = NULL;
     for (size_t i = 0; i < n && keep == n; i++) {
-        if (is_audio(out[i].type) && (rc = expand_audio(w, mp, &out[i])) != 0) {
-            stored_msgs_free(out, n);
-            return rc < 0 ? rc : IMGATE_ENOMEM;
+        if (is_audio(out[i].type)) {
+            if (scratch == NULL)
+                scratch = malloc(4 + mp->cfg.audio_max);
+            rc = scratch == NULL ? IMGATE_ENOMEM : expand_audio(w, mp, &out[i], scratch);
+            if (rc != 0) {
+                free(scratch);
+                stored_msgs_free(out, n);
+                return rc < 0 ? rc : IMGATE_ENOMEM;
+            }
         }
         if (i > 0 && total + out[i].len > budget)
             keep = i;
         else
             total += out[i].len;
     }
+    free(scratch);
     stored_msgs_free(out + keep, n - keep);
     return (int)keep;
 }

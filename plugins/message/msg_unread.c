@@ -75,7 +75,7 @@ static void read_latest(imgate_worker *w, void *state, void *arg)
         if (e->session_type == SESSION_TYPE_GROUP) {
             snprintf(sql, sizeof sql,
                      "SELECT msgId, userId, created, type, content FROM %s WHERE groupId = ? AND status = 0 "
-                     "ORDER BY created DESC, id DESC LIMIT 1",
+                     "ORDER BY msgId DESC, id DESC LIMIT 1",
                      store_group_table(e->session));
             imgate_db_bind b = IMGATE_DB_U32(&e->session);
             in[0] = b;
@@ -91,8 +91,8 @@ static void read_latest(imgate_worker *w, void *state, void *arg)
                 e->relation = (uint32_t)rel;
             }
             snprintf(sql, sizeof sql,
-                     "SELECT msgId, fromId, created, type, content FROM %s FORCE INDEX (idx_relateId_status_created) "
-                     "WHERE relateId = ? AND status = 0 ORDER BY created DESC, id DESC LIMIT 1",
+                     "SELECT msgId, fromId, created, type, content FROM %s FORCE INDEX (idx_relateId_status_msgId_created) "
+                     "WHERE relateId = ? AND status = 0 ORDER BY msgId DESC, id DESC LIMIT 1",
                      store_msg_table(e->relation));
             imgate_db_bind b = IMGATE_DB_U32(&e->relation);
             in[0] = b;
@@ -236,7 +236,7 @@ static void counters_read(void *state, const void *reply_, void *arg)
         if (all > seen)
             add_entry(c, c->groups[i], SESSION_TYPE_GROUP, all - seen);
     }
-    msg_api->submit_job(c->mp->self, 0, read_latest, latest_read, c);
+    msg_read_submit(c->mp, read_latest, latest_read, c);
 }
 
 /* --- step 1: the user's groups -------------------------------------------------------------------------- */
@@ -322,5 +322,5 @@ void msg_on_unread(void *state, const imgate_request *req, const ProtobufCMessag
     c->mp = mp;
     c->to = to;
     c->user = req->user_id; /* the session's user, whatever the body says */
-    msg_api->submit_job(mp->self, 0, read_groups, groups_read, c);
+    msg_read_submit(mp, read_groups, groups_read, c);
 }

@@ -6,8 +6,8 @@
  *     on with the next ids;
  *   MariaDB stopped mid-burst: no ack for what was not stored, the daemon
  *     stays up, and sending works again once MariaDB is back;
- *   a reload (SIGHUP) during a burst: every message acked, stored and
- *     delivered exactly once, in order;
+ *   a reload (SIGHUP) during a burst, and two in quick succession: every
+ *     message acked, stored and delivered exactly once, in order;
  *   overload: at the in-flight caps the node stops reading the flooding
  *     connection (TCP backpressure) and still acks everything it accepted,
  *     in order, while another user's message goes through.
@@ -167,7 +167,9 @@ static void test_mariadb_down(void)
     free(d);
 }
 
-static void test_reload_burst(void)
+/* `reloads` SIGHUPs (1 or 2) between the thirds of a burst of 300 per sender; the pairs' ids
+ * continue from `first_id`; `gen` is the generation the last reload makes. */
+static void test_reload_burst(int reloads, uint32_t first_id, int gen)
 {
     imgate_client *s[SENDERS], *r[SENDERS];
     burst *b[SENDERS];
@@ -177,22 +179,30 @@ static void test_reload_burst(void)
         s[i] = msg_login(h, 1, name, name, CLIENT_WINDOWS);
         snprintf(name, sizeof name, "rr%d", i);
         r[i] = msg_login(h, 1, name, name, CLIENT_WINDOWS);
-        snprintf(tag, sizeof tag, "reload%d", i);
+        snprintf(tag, sizeof tag, "reload%dx%d", reloads, i);
         b[i] = burst_new(strdup(tag));
     }
-    for (int i = 0; i < SENDERS; i++)
-        burst_send(s[i], b[i], 600 + i, 150);
-    harness_node_signal(h, 1, SIGHUP);
-    for (int i = 0; i < SENDERS; i++)
-        burst_send(s[i], b[i], 600 + i, 150);
-    tap_ok(wait_log(h, 1, "reload gen=2 status=done", 10000), "SIGHUP during the burst: generation 2 is done");
+    char done[64];
+    int reloaded = 1;
+    for (int third = 0; third < 3; third++) {
+        for (int i = 0; i < SENDERS; i++)
+            burst_send(s[i], b[i], 600 + i, 100);
+        if (third < reloads) {
+            /* One at a time (signals that arrive together are one reload); the next third goes to
+             * the new generation while the older ones may still hold messages. */
+            harness_node_signal(h, 1, SIGHUP);
+            snprintf(done, sizeof done, "reload gen=%d status=done", gen - reloads + 1 + third);
+            reloaded &= wait_log(h, 1, done, 10000);
+        }
+    }
+    tap_ok(reloaded, "%s during the burst: generation %d is done", reloads > 1 ? "two SIGHUPs" : "SIGHUP", gen);
     int all_acked = 1, in_order = 1, stored_ok = 1, delivered_ok = 1;
     for (int i = 0; i < SENDERS; i++) {
         burst_read(s[i], b[i], 300, 10000);
         if (b[i]->acked != 300)
             all_acked = 0;
         for (int k = 0; k < 300; k++)
-            if (b[i]->ack[k] != (uint32_t)(k + 1))
+            if (b[i]->ack[k] != first_id + (uint32_t)k)
                 in_order = 0;
         int stored = 0;
         if (!burst_verify(b[i], relation_of(h, 500 + i, 600 + i), &stored) || stored != 300)
@@ -201,7 +211,7 @@ static void test_reload_burst(void)
             IM__Message__IMMsgData *m = msg_wait_data(r[i], 5000);
             char want[64];
             snprintf(want, sizeof want, "%s-%d", b[i]->tag, k);
-            if (!m || m->msg_id != (uint32_t)(k + 1) || m->msg_data.len != strlen(want) ||
+            if (!m || m->msg_id != first_id + (uint32_t)k || m->msg_data.len != strlen(want) ||
                 memcmp(m->msg_data.data, want, m->msg_data.len) != 0)
                 delivered_ok = 0;
             msg_free_data(m);
@@ -217,8 +227,8 @@ static void test_reload_burst(void)
     if (held)
         tap_diag("messages the new generation held until the old one's were done: %lld", atoll(strchr(held, ' ') + 1));
     free(metrics);
-    tap_ok(all_acked, "every message sent across the reload is acked (4 x 300)");
-    tap_ok(in_order, "with ids 1..300 per conversation in the order sent");
+    tap_ok(all_acked, "every message sent across the reload%s is acked (4 x 300)", reloads > 1 ? "s" : "");
+    tap_ok(in_order, "with ids %u..%u per conversation in the order sent", first_id, first_id + 299);
     tap_ok(stored_ok, "each stored exactly once");
     tap_ok(delivered_ok, "and delivered exactly once, in order");
     for (int i = 0; i < SENDERS; i++) {
@@ -280,7 +290,8 @@ int main(void)
     }
     test_kill9();
     test_mariadb_down();
-    test_reload_burst();
+    test_reload_burst(1, 1, 2);
+    test_reload_burst(2, 301, 4);
     test_overload();
     harness_stop(h);
     return tap_done();

@@ -246,18 +246,57 @@ static void test_time_and_malformed(void)
     imgate_client_close(c);
 }
 
+/* 60 reads in flight on one connection, with read_jobs_max = 2: they wait their turn and every one
+ * is answered; a message sent meanwhile by another user is acked. */
+static void test_many_reads(void)
+{
+    imgate_client *b = msg_login(h, 0, "bob", "bob123", CLIENT_WINDOWS);
+    imgate_client *c = msg_login(h, 0, "carol", "carol123", CLIENT_WINDOWS);
+    enum { N = 60 };
+    uint16_t seqs[N];
+    int sent = 1;
+    for (int i = 0; i < N; i++) {
+        IM__Message__IMGetMsgListReq req = IM__MESSAGE__IMGET_MSG_LIST_REQ__INIT;
+        req.session_type = SESSION_TYPE_SINGLE;
+        req.session_id = ALICE;
+        req.msg_id_begin = 0;
+        req.msg_cnt = 3;
+        sent &= imgate_client_send_msg(b, SID_MSG, CID_MSG_LIST_REQUEST, &req.base, &seqs[i]) == 0;
+    }
+    uint32_t id = msg_ack_id(c, msg_send_text(c, ALICE, "meanwhile"), 5000);
+    int answered = 0;
+    for (int i = 0; i < N; i++) {
+        imgate_client_pdu pdu;
+        if (imgate_client_wait(b, CID_MSG_LIST_RESPONSE, seqs[i], &pdu, 5000) != 0)
+            break;
+        answered++;
+        imgate_client_pdu_free(&pdu);
+    }
+    tap_ok(sent && answered == N, "60 history reads in flight with read_jobs_max = 2: each is answered (%d)", answered);
+    tap_ok(id > 0, "another user's message sent meanwhile is acked");
+    int status = 0;
+    char *metrics = http_get(h, 0, "/metrics", &status);
+    const char *w = metrics ? strstr(metrics, "imgate_plugin_reads_waited_total{") : NULL;
+    tap_ok(w && atoll(strchr(w, ' ') + 1) > 0, "reads beyond the cap waited their turn (reads_waited %lld)",
+           w ? atoll(strchr(w, ' ') + 1) : -1);
+    free(metrics);
+    imgate_client_close(b);
+    imgate_client_close(c);
+}
+
 int main(void)
 {
     h = harness_start("message_read");
     if (h == NULL)
         tap_bail("cannot start MariaDB/Redis");
-    if (harness_node_start(h, MSG_PLUGINS, "[plugin.message]\nhistory_max = 3\nby_id_max = 4\n") != 0)
+    if (harness_node_start(h, MSG_PLUGINS, "[plugin.message]\nhistory_max = 3\nby_id_max = 4\nread_jobs_max = 2\n") != 0)
         tap_bail("imgated did not start");
     add_user(h, ALICE, "alice", "alice123", 0);
     add_user(h, BOB, "bob", "bob123", 0);
     add_user(h, CAROL, "carol", "carol123", 0);
     test_offline_unread_history();
     test_time_and_malformed();
+    test_many_reads();
     harness_stop(h);
     return tap_done();
 }
