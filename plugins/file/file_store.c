@@ -312,7 +312,9 @@ int file_store_sweep_partial(const char *dir, long long stale_s, time_t now)
         if (strlen(d->d_name) != 2 || d->d_name[0] == '.')
             continue;
         char shard[4096];
-        snprintf(shard, sizeof shard, "%s/%s", dir, d->d_name);
+        int len = snprintf(shard, sizeof shard, "%s/%s", dir, d->d_name);
+        if (len < 0 || (size_t)len >= sizeof shard)
+            continue; /* a storage_dir this long is refused at start; never open a cut path */
         DIR *sd = opendir(shard);
         if (sd == NULL)
             continue;
@@ -322,7 +324,9 @@ int file_store_sweep_partial(const char *dir, long long stale_s, time_t now)
             if (n != FILE_TASK_ID_LEN + 5 || strcmp(e->d_name + FILE_TASK_ID_LEN, ".part") != 0)
                 continue;
             char path[4096 + 64];
-            snprintf(path, sizeof path, "%s/%s", shard, e->d_name);
+            len = snprintf(path, sizeof path, "%s/%s", shard, e->d_name);
+            if (len < 0 || (size_t)len >= sizeof path)
+                continue;
             struct stat st;
             if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && (long long)(now - st.st_mtime) >= stale_s &&
                 unlink(path) == 0)
