@@ -59,4 +59,24 @@ int cli_parse_u32(const char *s, uint32_t *out);
 imgate_client *cli_login(const cli_options *opt, const char *user, const char *password, uint32_t client_type,
                          uint32_t *user_id);
 
+/*
+ * One request and its reply, as most commands speak: sends `req` (NULL: an
+ * empty body) as SID/CID on `c`, waits up to opt->timeout_ms for `rsp_cid`
+ * carrying the request's seq, and unpacks the body as `rsp_desc` (e.g.
+ * &im__buddy__imusers_info_rsp__descriptor).
+ *
+ * Returns the unpacked reply, to be cast to its generated type and freed with
+ * protobuf_c_message_free_unpacked(). Returns NULL after saying why, in one
+ * form for every command so that a failure reads the same everywhere:
+ * "imgate-cli: WHAT: no REPLY: <reason>" on stderr when no reply came, or
+ * "imgate-cli: WHAT: the reply does not parse as REPLY" on stderr and the
+ * reply's header and bytes on stdout (what one needs to tell a server bug
+ * from a client one). WHAT names the command; REPLY is rsp_desc's short name.
+ *
+ * The connection stays open either way: commands close it themselves, as some
+ * send more than one request on it.
+ */
+ProtobufCMessage *cli_call(const cli_options *opt, imgate_client *c, const char *what, uint16_t sid, uint16_t cid,
+                           const ProtobufCMessage *req, uint16_t rsp_cid, const ProtobufCMessageDescriptor *rsp_desc);
+
 #endif

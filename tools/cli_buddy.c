@@ -157,19 +157,13 @@ static int cmd_user_info(const cli_options *opt, int argc, char **argv)
     req.user_id = uid;
     req.n_user_id_list = n;
     req.user_id_list = ids;
-    imgate_client_pdu pdu = {0};
-    int rc = imgate_client_call(c, SID_BUDDY_LIST, CID_BUDDY_LIST_USER_INFO_REQUEST, &req.base,
-                                CID_BUDDY_LIST_USER_INFO_RESPONSE, &pdu, opt->timeout_ms);
+    IM__Buddy__IMUsersInfoRsp *rsp = (IM__Buddy__IMUsersInfoRsp *)cli_call(
+        opt, c, "user-info", SID_BUDDY_LIST, CID_BUDDY_LIST_USER_INFO_REQUEST, &req.base,
+        CID_BUDDY_LIST_USER_INFO_RESPONSE, &im__buddy__imusers_info_rsp__descriptor);
     imgate_client_close(c);
     free(ids);
-    if (rc != IMGATE_CLIENT_OK)
-        return cli_complain("user-info: no IMUsersInfoRsp", rc);
-    IM__Buddy__IMUsersInfoRsp *rsp = im__buddy__imusers_info_rsp__unpack(NULL, pdu.body_len, pdu.body);
-    imgate_client_pdu_free(&pdu);
-    if (rsp == NULL) {
-        fprintf(stderr, "imgate-cli: user-info: the reply does not parse as IMUsersInfoRsp\n");
+    if (rsp == NULL)
         return 1;
-    }
     for (size_t i = 0; i < rsp->n_user_info_list; i++) {
         const IM__BaseDefine__UserInfo *u = rsp->user_info_list[i];
         printf("user %u name=%s nick=%s gender=%u dept=%u status=%u tel=%s email=%s domain=%s avatar=%s sign=%s\n",
@@ -177,7 +171,7 @@ static int cmd_user_info(const cli_options *opt, int argc, char **argv)
                u->user_tel, u->email, u->user_domain, u->avatar_url, u->sign_info ? u->sign_info : "");
     }
     printf("users: %zu\n", rsp->n_user_info_list);
-    im__buddy__imusers_info_rsp__free_unpacked(rsp, NULL);
+    protobuf_c_message_free_unpacked(&rsp->base, NULL);
     return 0;
 }
 
@@ -197,23 +191,17 @@ static int cmd_status(const cli_options *opt, int argc, char **argv)
     req.user_id = uid;
     req.n_user_id_list = n;
     req.user_id_list = ids;
-    imgate_client_pdu pdu = {0};
-    int rc = imgate_client_call(c, SID_BUDDY_LIST, CID_BUDDY_LIST_USERS_STATUS_REQUEST, &req.base,
-                                CID_BUDDY_LIST_USERS_STATUS_RESPONSE, &pdu, opt->timeout_ms);
+    IM__Buddy__IMUsersStatRsp *rsp = (IM__Buddy__IMUsersStatRsp *)cli_call(
+        opt, c, "status", SID_BUDDY_LIST, CID_BUDDY_LIST_USERS_STATUS_REQUEST, &req.base,
+        CID_BUDDY_LIST_USERS_STATUS_RESPONSE, &im__buddy__imusers_stat_rsp__descriptor);
     imgate_client_close(c);
     free(ids);
-    if (rc != IMGATE_CLIENT_OK)
-        return cli_complain("status: no IMUsersStatRsp", rc);
-    IM__Buddy__IMUsersStatRsp *rsp = im__buddy__imusers_stat_rsp__unpack(NULL, pdu.body_len, pdu.body);
-    imgate_client_pdu_free(&pdu);
-    if (rsp == NULL) {
-        fprintf(stderr, "imgate-cli: status: the reply does not parse as IMUsersStatRsp\n");
+    if (rsp == NULL)
         return 1;
-    }
     for (size_t i = 0; i < rsp->n_user_stat_list; i++)
         printf("%u %s\n", rsp->user_stat_list[i]->user_id,
                rsp->user_stat_list[i]->status == USER_STATUS_ONLINE ? "online" : "offline");
-    im__buddy__imusers_stat_rsp__free_unpacked(rsp, NULL);
+    protobuf_c_message_free_unpacked(&rsp->base, NULL);
     return 0;
 }
 
@@ -229,19 +217,12 @@ static int cmd_sessions(const cli_options *opt, int argc, char **argv)
     IM__Buddy__IMRecentContactSessionReq req = IM__BUDDY__IMRECENT_CONTACT_SESSION_REQ__INIT;
     req.user_id = uid;
     req.latest_update_time = since;
-    imgate_client_pdu pdu = {0};
-    int rc = imgate_client_call(c, SID_BUDDY_LIST, CID_BUDDY_LIST_RECENT_CONTACT_SESSION_REQUEST, &req.base,
-                                CID_BUDDY_LIST_RECENT_CONTACT_SESSION_RESPONSE, &pdu, opt->timeout_ms);
+    IM__Buddy__IMRecentContactSessionRsp *rsp = (IM__Buddy__IMRecentContactSessionRsp *)cli_call(
+        opt, c, "sessions", SID_BUDDY_LIST, CID_BUDDY_LIST_RECENT_CONTACT_SESSION_REQUEST, &req.base,
+        CID_BUDDY_LIST_RECENT_CONTACT_SESSION_RESPONSE, &im__buddy__imrecent_contact_session_rsp__descriptor);
     imgate_client_close(c);
-    if (rc != IMGATE_CLIENT_OK)
-        return cli_complain("sessions: no IMRecentContactSessionRsp", rc);
-    IM__Buddy__IMRecentContactSessionRsp *rsp =
-        im__buddy__imrecent_contact_session_rsp__unpack(NULL, pdu.body_len, pdu.body);
-    imgate_client_pdu_free(&pdu);
-    if (rsp == NULL) {
-        fprintf(stderr, "imgate-cli: sessions: the reply does not parse as IMRecentContactSessionRsp\n");
+    if (rsp == NULL)
         return 1;
-    }
     for (size_t i = 0; i < rsp->n_contact_session_list; i++) {
         const IM__BaseDefine__ContactSessionInfo *s = rsp->contact_session_list[i];
         printf("%s %u updated=%u latest_msg_id=%u from=%u type=0x%02x data_bytes=%zu\n",
@@ -249,7 +230,7 @@ static int cmd_sessions(const cli_options *opt, int argc, char **argv)
                s->latest_msg_id, s->latest_msg_from_user_id, (unsigned)s->latest_msg_type, s->latest_msg_data.len);
     }
     printf("sessions: %zu\n", rsp->n_contact_session_list);
-    im__buddy__imrecent_contact_session_rsp__free_unpacked(rsp, NULL);
+    protobuf_c_message_free_unpacked(&rsp->base, NULL);
     return 0;
 }
 
@@ -260,37 +241,26 @@ static int change_profile(const cli_options *opt, char **argv, int sign)
     imgate_client *c = cli_login(opt, argv[0], argv[1], CLIENT_TYPE_WINDOWS, &uid);
     if (!c)
         return 1;
-    imgate_client_pdu pdu = {0};
-    int rc;
+    ProtobufCMessage *rsp;
     if (sign) {
         IM__Buddy__IMChangeSignInfoReq req = IM__BUDDY__IMCHANGE_SIGN_INFO_REQ__INIT;
         req.user_id = uid;
         req.sign_info = argv[2];
-        rc = imgate_client_call(c, SID_BUDDY_LIST, CID_BUDDY_LIST_CHANGE_SIGN_INFO_REQUEST, &req.base,
-                                CID_BUDDY_LIST_CHANGE_SIGN_INFO_RESPONSE, &pdu, opt->timeout_ms);
+        rsp = cli_call(opt, c, "sign", SID_BUDDY_LIST, CID_BUDDY_LIST_CHANGE_SIGN_INFO_REQUEST, &req.base,
+                       CID_BUDDY_LIST_CHANGE_SIGN_INFO_RESPONSE, &im__buddy__imchange_sign_info_rsp__descriptor);
     } else {
         IM__Buddy__IMChangeAvatarReq req = IM__BUDDY__IMCHANGE_AVATAR_REQ__INIT;
         req.user_id = uid;
         req.avatar_url = argv[2];
-        rc = imgate_client_call(c, SID_BUDDY_LIST, CID_BUDDY_LIST_CHANGE_AVATAR_REQUEST, &req.base,
-                                CID_BUDDY_LIST_CHANGE_AVATAR_RESPONSE, &pdu, opt->timeout_ms);
+        rsp = cli_call(opt, c, "avatar", SID_BUDDY_LIST, CID_BUDDY_LIST_CHANGE_AVATAR_REQUEST, &req.base,
+                       CID_BUDDY_LIST_CHANGE_AVATAR_RESPONSE, &im__buddy__imchange_avatar_rsp__descriptor);
     }
     imgate_client_close(c);
-    if (rc != IMGATE_CLIENT_OK)
-        return cli_complain(sign ? "sign: no IMChangeSignInfoRsp" : "avatar: no IMChangeAvatarRsp", rc);
-    uint32_t code;
-    if (sign) {
-        IM__Buddy__IMChangeSignInfoRsp *rsp = im__buddy__imchange_sign_info_rsp__unpack(NULL, pdu.body_len, pdu.body);
-        code = rsp ? rsp->result_code : 1;
-        if (rsp)
-            im__buddy__imchange_sign_info_rsp__free_unpacked(rsp, NULL);
-    } else {
-        IM__Buddy__IMChangeAvatarRsp *rsp = im__buddy__imchange_avatar_rsp__unpack(NULL, pdu.body_len, pdu.body);
-        code = rsp ? rsp->result_code : 1;
-        if (rsp)
-            im__buddy__imchange_avatar_rsp__free_unpacked(rsp, NULL);
-    }
-    imgate_client_pdu_free(&pdu);
+    if (rsp == NULL)
+        return 1;
+    uint32_t code = sign ? ((const IM__Buddy__IMChangeSignInfoRsp *)rsp)->result_code
+                         : ((const IM__Buddy__IMChangeAvatarRsp *)rsp)->result_code;
+    protobuf_c_message_free_unpacked(rsp, NULL);
     printf("result_code: %u\n", code);
     return code == 0 ? 0 : 1;
 }
@@ -321,17 +291,14 @@ static int cmd_remove_session(const cli_options *opt, int argc, char **argv)
     req.user_id = uid;
     req.session_type = (IM__BaseDefine__SessionType)type;
     req.session_id = id;
-    imgate_client_pdu pdu = {0};
-    int rc = imgate_client_call(c, SID_BUDDY_LIST, CID_BUDDY_LIST_REMOVE_SESSION_REQ, &req.base,
-                                CID_BUDDY_LIST_REMOVE_SESSION_RES, &pdu, opt->timeout_ms);
+    IM__Buddy__IMRemoveSessionRsp *rsp = (IM__Buddy__IMRemoveSessionRsp *)cli_call(
+        opt, c, "remove-session", SID_BUDDY_LIST, CID_BUDDY_LIST_REMOVE_SESSION_REQ, &req.base,
+        CID_BUDDY_LIST_REMOVE_SESSION_RES, &im__buddy__imremove_session_rsp__descriptor);
     imgate_client_close(c);
-    if (rc != IMGATE_CLIENT_OK)
-        return cli_complain("remove-session: no IMRemoveSessionRsp", rc);
-    IM__Buddy__IMRemoveSessionRsp *rsp = im__buddy__imremove_session_rsp__unpack(NULL, pdu.body_len, pdu.body);
-    imgate_client_pdu_free(&pdu);
-    uint32_t code = rsp ? rsp->result_code : 1;
-    if (rsp)
-        im__buddy__imremove_session_rsp__free_unpacked(rsp, NULL);
+    if (rsp == NULL)
+        return 1;
+    uint32_t code = rsp->result_code;
+    protobuf_c_message_free_unpacked(&rsp->base, NULL);
     printf("result_code: %u\n", code);
     return code == 0 ? 0 : 1;
 }

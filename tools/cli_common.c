@@ -67,6 +67,25 @@ int cli_parse_u32(const char *s, uint32_t *out)
     return 0;
 }
 
+ProtobufCMessage *cli_call(const cli_options *opt, imgate_client *c, const char *what, uint16_t sid, uint16_t cid,
+                           const ProtobufCMessage *req, uint16_t rsp_cid, const ProtobufCMessageDescriptor *rsp_desc)
+{
+    imgate_client_pdu reply = {0};
+    int rc = imgate_client_call(c, sid, cid, req, rsp_cid, &reply, opt->timeout_ms);
+    if (rc != IMGATE_CLIENT_OK) {
+        fprintf(stderr, "imgate-cli: %s: no %s: %s\n", what, rsp_desc->short_name, imgate_client_strerror(rc));
+        return NULL;
+    }
+    ProtobufCMessage *rsp = protobuf_c_message_unpack(rsp_desc, NULL, reply.body_len, reply.body);
+    if (rsp == NULL) {
+        fprintf(stderr, "imgate-cli: %s: the reply does not parse as %s\n", what, rsp_desc->short_name);
+        cli_print_header(&reply.h);
+        cli_print_hex(reply.body, reply.body_len);
+    }
+    imgate_client_pdu_free(&reply);
+    return rsp;
+}
+
 imgate_client *cli_login(const cli_options *opt, const char *user, const char *password, uint32_t client_type,
                          uint32_t *user_id)
 {
@@ -80,24 +99,21 @@ imgate_client *cli_login(const cli_options *opt, const char *user, const char *p
     imgate_client *c = cli_connect(opt);
     if (!c)
         return NULL;
-    imgate_client_pdu reply = {0};
-    int rc = imgate_client_call(c, SID_LOGIN, CID_LOGIN_REQ_USERLOGIN, &req.base, CID_LOGIN_RES_USERLOGIN, &reply,
-                                opt->timeout_ms);
-    IM__Login__IMLoginRes *res = rc == IMGATE_CLIENT_OK ? im__login__imlogin_res__unpack(NULL, reply.body_len, reply.body) : NULL;
-    imgate_client_pdu_free(&reply);
+    IM__Login__IMLoginRes *res =
+        (IM__Login__IMLoginRes *)cli_call(opt, c, "login", SID_LOGIN, CID_LOGIN_REQ_USERLOGIN, &req.base,
+                                          CID_LOGIN_RES_USERLOGIN, &im__login__imlogin_res__descriptor);
+    /* Every command acts as the user, so a login without user_info is as good as refused. */
     if (res == NULL || res->result_code != REFUSE_REASON_NONE || res->user_info == NULL) {
-        if (rc != IMGATE_CLIENT_OK)
-            cli_complain("login: no IMLoginRes", rc);
-        else
+        if (res) {
             fprintf(stderr, "imgate-cli: login as %s refused: %s\n", user,
-                    res && res->result_string ? res->result_string : "(unparsable reply)");
-        if (res)
-            im__login__imlogin_res__free_unpacked(res, NULL);
+                    res->result_string ? res->result_string : "(no reason given)");
+            protobuf_c_message_free_unpacked(&res->base, NULL);
+        }
         imgate_client_close(c);
         return NULL;
     }
     if (user_id)
         *user_id = res->user_info->user_id;
-    im__login__imlogin_res__free_unpacked(res, NULL);
+    protobuf_c_message_free_unpacked(&res->base, NULL);
     return c;
 }

@@ -47,18 +47,18 @@ static imgate_client *file_connect(const cli_options *opt, const char *ip, uint3
     req.user_id = user;
     req.task_id = (char *)task;
     req.file_role = (IM__BaseDefine__ClientFileRole)role;
-    imgate_client_pdu pdu = {0};
-    int rc = imgate_client_call(c, SID_FILE, CID_FILE_LOGIN_REQ, &req.base, CID_FILE_LOGIN_RES, &pdu, opt->timeout_ms);
-    IM__File__IMFileLoginRsp *rsp = rc == 0 ? im__file__imfile_login_rsp__unpack(NULL, pdu.body_len, pdu.body) : NULL;
-    imgate_client_pdu_free(&pdu);
-    int ok = rsp && rsp->result_code == 0;
-    if (rsp)
-        im__file__imfile_login_rsp__free_unpacked(rsp, NULL);
-    if (!ok) {
-        fprintf(stderr, "imgate-cli: file login (role %u) refused%s\n", role, rc ? " (no answer)" : "");
+    IM__File__IMFileLoginRsp *rsp = (IM__File__IMFileLoginRsp *)cli_call(
+        opt, c, "file login", SID_FILE, CID_FILE_LOGIN_REQ, &req.base, CID_FILE_LOGIN_RES,
+        &im__file__imfile_login_rsp__descriptor);
+    if (rsp == NULL || rsp->result_code != 0) {
+        if (rsp) {
+            fprintf(stderr, "imgate-cli: file login (role %u) refused\n", role);
+            protobuf_c_message_free_unpacked(&rsp->base, NULL);
+        }
         imgate_client_close(c);
         return NULL;
     }
+    protobuf_c_message_free_unpacked(&rsp->base, NULL);
     return c;
 }
 
@@ -221,14 +221,14 @@ static int cmd_file_send(const cli_options *opt, int argc, char **argv)
     req.file_name = (char *)name;
     req.file_size = size;
     req.trans_mode = (IM__BaseDefine__TransferFileType)mode;
-    imgate_client_pdu pdu = {0};
-    int rc = imgate_client_call(msg, SID_FILE, CID_FILE_REQUEST, &req.base, CID_FILE_RESPONSE, &pdu, opt->timeout_ms);
-    IM__File__IMFileRsp *rsp = rc == 0 ? im__file__imfile_rsp__unpack(NULL, pdu.body_len, pdu.body) : NULL;
-    imgate_client_pdu_free(&pdu);
+    IM__File__IMFileRsp *rsp = (IM__File__IMFileRsp *)cli_call(
+        opt, msg, "file-send", SID_FILE, CID_FILE_REQUEST, &req.base, CID_FILE_RESPONSE,
+        &im__file__imfile_rsp__descriptor);
     if (rsp == NULL || rsp->result_code != 0) {
-        fprintf(stderr, "imgate-cli: file-send: request refused%s\n", rsp ? "" : " (no answer)");
-        if (rsp)
-            im__file__imfile_rsp__free_unpacked(rsp, NULL);
+        if (rsp) {
+            fprintf(stderr, "imgate-cli: file-send: request refused\n");
+            protobuf_c_message_free_unpacked(&rsp->base, NULL);
+        }
         imgate_client_close(msg);
         close(fd);
         return 1;
@@ -263,12 +263,13 @@ static int cmd_file_send(const cli_options *opt, int argc, char **argv)
         add.file_size = size;
         imgate_client_send_msg(msg, SID_FILE, CID_FILE_ADD_OFFLINE_REQ, &add.base, NULL);
         imgate_client_send(msg, SID_OTHER, CID_OTHER_HEARTBEAT, NULL, 0, NULL);
+        imgate_client_pdu pdu = {0};
         imgate_client_wait(msg, CID_OTHER_HEARTBEAT, -1, &pdu, opt->timeout_ms); /* it has been read */
         imgate_client_pdu_free(&pdu);
     }
     printf("result: %s, %llu bytes in %.2f s%s\n", final < 0 ? "connection closed" : state_name(final),
            (unsigned long long)served, secs, ok && offline ? " (stored offline)" : "");
-    im__file__imfile_rsp__free_unpacked(rsp, NULL);
+    protobuf_c_message_free_unpacked(&rsp->base, NULL);
     imgate_client_close(msg);
     close(fd);
     return ok ? 0 : 1;
@@ -404,12 +405,10 @@ static int cmd_file_recv(const cli_options *opt, int argc, char **argv)
     int received = 0, failed = 0;
     IM__File__IMFileHasOfflineReq has = IM__FILE__IMFILE_HAS_OFFLINE_REQ__INIT;
     has.user_id = me;
-    imgate_client_pdu pdu = {0};
-    IM__File__IMFileHasOfflineRsp *list = NULL;
-    if (imgate_client_call(msg, SID_FILE, CID_FILE_HAS_OFFLINE_REQ, &has.base, CID_FILE_HAS_OFFLINE_RES, &pdu,
-                           opt->timeout_ms) == 0)
-        list = im__file__imfile_has_offline_rsp__unpack(NULL, pdu.body_len, pdu.body);
-    imgate_client_pdu_free(&pdu);
+    /* Without the list, still wait for a file sent now. */
+    IM__File__IMFileHasOfflineRsp *list = (IM__File__IMFileHasOfflineRsp *)cli_call(
+        opt, msg, "file-recv", SID_FILE, CID_FILE_HAS_OFFLINE_REQ, &has.base, CID_FILE_HAS_OFFLINE_RES,
+        &im__file__imfile_has_offline_rsp__descriptor);
     if (list) {
         const char *ip = list->n_ip_addr_list ? list->ip_addr_list[0]->ip : NULL;
         uint32_t port = list->n_ip_addr_list ? list->ip_addr_list[0]->port : 0;
@@ -421,10 +420,11 @@ static int cmd_file_recv(const cli_options *opt, int argc, char **argv)
             else
                 failed++;
         }
-        im__file__imfile_has_offline_rsp__free_unpacked(list, NULL);
+        protobuf_c_message_free_unpacked(&list->base, NULL);
     }
     fflush(stdout);
     /* Then a file sent now: IMFileNotify, online (offline_ready 0) or stored (offline_ready 1). */
+    imgate_client_pdu pdu = {0};
     double deadline = cli_now_seconds() + wait_s;
     while (wait_s > 0 && cli_now_seconds() < deadline) {
         int left_ms = (int)((deadline - cli_now_seconds()) * 1000);

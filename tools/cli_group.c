@@ -42,26 +42,6 @@ static void print_ids(const char *name, const uint32_t *ids, size_t n)
     printf("\n");
 }
 
-/* Sends `req` and unpacks the reply of type `desc`; NULL after saying why. */
-static ProtobufCMessage *call(const cli_options *opt, imgate_client *c, const char *cmd, uint16_t cid,
-                              const ProtobufCMessage *req, uint16_t rsp_cid, const ProtobufCMessageDescriptor *desc)
-{
-    imgate_client_pdu reply = {0};
-    int rc = imgate_client_call(c, SID_GROUP, cid, req, rsp_cid, &reply, opt->timeout_ms);
-    if (rc != IMGATE_CLIENT_OK) {
-        cli_complain(cmd, rc);
-        return NULL;
-    }
-    ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, reply.body_len, reply.body);
-    if (m == NULL) {
-        fprintf(stderr, "imgate-cli: %s: the reply does not parse as %s\n", cmd, desc->short_name);
-        cli_print_header(&reply.h);
-        cli_print_hex(reply.body, reply.body_len);
-    }
-    imgate_client_pdu_free(&reply);
-    return m;
-}
-
 /* group-create USER PASS NAME MEMBER_ID... */
 static int cmd_group_create(const cli_options *opt, int argc, char **argv)
 {
@@ -79,9 +59,9 @@ static int cmd_group_create(const cli_options *opt, int argc, char **argv)
     req.group_avatar = (char *)"";
     req.n_member_id_list = (size_t)(argc - 3);
     req.member_id_list = ids;
-    IM__Group__IMGroupCreateRsp *rsp =
-        (IM__Group__IMGroupCreateRsp *)call(opt, c, "group-create", CID_GROUP_CREATE_REQUEST, &req.base,
-                                            CID_GROUP_CREATE_RESPONSE, &im__group__imgroup_create_rsp__descriptor);
+    IM__Group__IMGroupCreateRsp *rsp = (IM__Group__IMGroupCreateRsp *)cli_call(
+        opt, c, "group-create", SID_GROUP, CID_GROUP_CREATE_REQUEST, &req.base, CID_GROUP_CREATE_RESPONSE,
+        &im__group__imgroup_create_rsp__descriptor);
     imgate_client_close(c);
     free(ids);
     if (rsp == NULL)
@@ -123,8 +103,8 @@ static int cmd_groups(const cli_options *opt, int argc, char **argv)
         return 1;
     }
     IM__Group__IMNormalGroupListReq lreq = IM__GROUP__IMNORMAL_GROUP_LIST_REQ__INIT;
-    IM__Group__IMNormalGroupListRsp *list = (IM__Group__IMNormalGroupListRsp *)call(
-        opt, c, "groups", CID_GROUP_NORMAL_LIST_REQUEST, &lreq.base, CID_GROUP_NORMAL_LIST_RESPONSE,
+    IM__Group__IMNormalGroupListRsp *list = (IM__Group__IMNormalGroupListRsp *)cli_call(
+        opt, c, "groups", SID_GROUP, CID_GROUP_NORMAL_LIST_REQUEST, &lreq.base, CID_GROUP_NORMAL_LIST_RESPONSE,
         &im__group__imnormal_group_list_rsp__descriptor);
     if (list == NULL) {
         imgate_client_close(c);
@@ -150,9 +130,9 @@ static int cmd_groups(const cli_options *opt, int argc, char **argv)
     IM__Group__IMGroupInfoListReq ireq = IM__GROUP__IMGROUP_INFO_LIST_REQ__INIT;
     ireq.n_group_version_list = n;
     ireq.group_version_list = p;
-    IM__Group__IMGroupInfoListRsp *info =
-        (IM__Group__IMGroupInfoListRsp *)call(opt, c, "groups", CID_GROUP_INFO_REQUEST, &ireq.base,
-                                              CID_GROUP_INFO_RESPONSE, &im__group__imgroup_info_list_rsp__descriptor);
+    IM__Group__IMGroupInfoListRsp *info = (IM__Group__IMGroupInfoListRsp *)cli_call(
+        opt, c, "groups", SID_GROUP, CID_GROUP_INFO_REQUEST, &ireq.base, CID_GROUP_INFO_RESPONSE,
+        &im__group__imgroup_info_list_rsp__descriptor);
     imgate_client_close(c);
     free(v);
     free(p);
@@ -186,8 +166,8 @@ static int change(const cli_options *opt, int argc, char **argv, const char *cmd
     req.group_id = gid;
     req.n_member_id_list = (size_t)(argc - 3);
     req.member_id_list = ids;
-    IM__Group__IMGroupChangeMemberRsp *rsp = (IM__Group__IMGroupChangeMemberRsp *)call(
-        opt, c, cmd, CID_GROUP_CHANGE_MEMBER_REQUEST, &req.base, CID_GROUP_CHANGE_MEMBER_RESPONSE,
+    IM__Group__IMGroupChangeMemberRsp *rsp = (IM__Group__IMGroupChangeMemberRsp *)cli_call(
+        opt, c, cmd, SID_GROUP, CID_GROUP_CHANGE_MEMBER_REQUEST, &req.base, CID_GROUP_CHANGE_MEMBER_RESPONSE,
         &im__group__imgroup_change_member_rsp__descriptor);
     imgate_client_close(c);
     free(ids);
@@ -225,8 +205,8 @@ static int cmd_group_shield(const cli_options *opt, int argc, char **argv)
     IM__Group__IMGroupShieldReq req = IM__GROUP__IMGROUP_SHIELD_REQ__INIT;
     req.group_id = gid;
     req.shield_status = status;
-    IM__Group__IMGroupShieldRsp *rsp = (IM__Group__IMGroupShieldRsp *)call(
-        opt, c, "group-shield", CID_GROUP_SHIELD_GROUP_REQUEST, &req.base, CID_GROUP_SHIELD_GROUP_RESPONSE,
+    IM__Group__IMGroupShieldRsp *rsp = (IM__Group__IMGroupShieldRsp *)cli_call(
+        opt, c, "group-shield", SID_GROUP, CID_GROUP_SHIELD_GROUP_REQUEST, &req.base, CID_GROUP_SHIELD_GROUP_RESPONSE,
         &im__group__imgroup_shield_rsp__descriptor);
     imgate_client_close(c);
     if (rsp == NULL)

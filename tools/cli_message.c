@@ -142,6 +142,8 @@ static int cmd_send(const cli_options *opt, int argc, char **argv)
     m.msg_type = a.group ? MSG_TYPE_GROUP_TEXT : MSG_TYPE_SINGLE_TEXT;
     m.msg_data.data = (uint8_t *)a.pos[3];
     m.msg_data.len = strlen(a.pos[3]);
+    /* Not cli_call: here a missing ack has a meaning of its own, as the server does not answer a message it
+     * refuses or could not store. */
     imgate_client_pdu reply = {0};
     int rc = imgate_client_call(c, SID_MSG, CID_MSG_DATA, &m.base, CID_MSG_DATA_ACK, &reply, opt->timeout_ms);
     imgate_client_close(c);
@@ -273,18 +275,12 @@ static int cmd_unread(const cli_options *opt, int argc, char **argv)
         return 1;
     IM__Message__IMUnreadMsgCntReq req = IM__MESSAGE__IMUNREAD_MSG_CNT_REQ__INIT;
     req.user_id = me;
-    imgate_client_pdu reply = {0};
-    int rc = imgate_client_call(c, SID_MSG, CID_MSG_UNREAD_CNT_REQUEST, &req.base, CID_MSG_UNREAD_CNT_RESPONSE, &reply,
-                                opt->timeout_ms);
+    IM__Message__IMUnreadMsgCntRsp *r = (IM__Message__IMUnreadMsgCntRsp *)cli_call(
+        opt, c, "unread", SID_MSG, CID_MSG_UNREAD_CNT_REQUEST, &req.base, CID_MSG_UNREAD_CNT_RESPONSE,
+        &im__message__imunread_msg_cnt_rsp__descriptor);
     imgate_client_close(c);
-    if (rc != IMGATE_CLIENT_OK)
-        return cli_complain("unread", rc);
-    IM__Message__IMUnreadMsgCntRsp *r = im__message__imunread_msg_cnt_rsp__unpack(NULL, reply.body_len, reply.body);
-    imgate_client_pdu_free(&reply);
-    if (r == NULL) {
-        fprintf(stderr, "imgate-cli: unread: the reply does not parse\n");
+    if (r == NULL)
         return 1;
-    }
     printf("total=%u sessions=%zu\n", r->total_cnt, r->n_unreadinfo_list);
     for (size_t i = 0; i < r->n_unreadinfo_list; i++) {
         IM__BaseDefine__UnreadInfo *u = r->unreadinfo_list[i];
@@ -294,7 +290,7 @@ static int cmd_unread(const cli_options *opt, int argc, char **argv)
         print_data(u->latest_msg_data.data, u->latest_msg_data.len);
         putchar('\n');
     }
-    im__message__imunread_msg_cnt_rsp__free_unpacked(r, NULL);
+    protobuf_c_message_free_unpacked(&r->base, NULL);
     return 0;
 }
 
@@ -315,18 +311,12 @@ static int cmd_history(const cli_options *opt, int argc, char **argv)
     req.session_id = session;
     req.msg_id_begin = a.begin;
     req.msg_cnt = a.count < 0 ? 20 : (uint32_t)a.count;
-    imgate_client_pdu reply = {0};
-    int rc = imgate_client_call(c, SID_MSG, CID_MSG_LIST_REQUEST, &req.base, CID_MSG_LIST_RESPONSE, &reply,
-                                opt->timeout_ms);
+    IM__Message__IMGetMsgListRsp *r = (IM__Message__IMGetMsgListRsp *)cli_call(
+        opt, c, "history", SID_MSG, CID_MSG_LIST_REQUEST, &req.base, CID_MSG_LIST_RESPONSE,
+        &im__message__imget_msg_list_rsp__descriptor);
     imgate_client_close(c);
-    if (rc != IMGATE_CLIENT_OK)
-        return cli_complain("history", rc);
-    IM__Message__IMGetMsgListRsp *r = im__message__imget_msg_list_rsp__unpack(NULL, reply.body_len, reply.body);
-    imgate_client_pdu_free(&reply);
-    if (r == NULL) {
-        fprintf(stderr, "imgate-cli: history: the reply does not parse\n");
+    if (r == NULL)
         return 1;
-    }
     for (size_t i = 0; i < r->n_msg_list; i++) {
         IM__BaseDefine__MsgInfo *m = r->msg_list[i];
         printf("msg id=%u from=%u type=%s time=%u data=", m->msg_id, m->from_session_id, type_name((uint32_t)m->msg_type),
@@ -334,7 +324,7 @@ static int cmd_history(const cli_options *opt, int argc, char **argv)
         print_data(m->msg_data.data, m->msg_data.len);
         putchar('\n');
     }
-    im__message__imget_msg_list_rsp__free_unpacked(r, NULL);
+    protobuf_c_message_free_unpacked(&r->base, NULL);
     return 0;
 }
 

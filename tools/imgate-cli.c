@@ -141,24 +141,15 @@ static int cmd_example(const cli_options *opt, int argc, char **argv)
     imgate_client *c = cli_connect(opt);
     if (!c)
         return 1;
-    imgate_client_pdu reply = {0};
-    int rc = imgate_client_call(c, EXAMPLE_SERVICE, EXAMPLE_CMD_REQ, NULL, EXAMPLE_CMD_RSP, &reply,
-                                opt->timeout_ms);
+    Imgate__Example__ExampleRsp *rsp = (Imgate__Example__ExampleRsp *)cli_call(
+        opt, c, "example", EXAMPLE_SERVICE, EXAMPLE_CMD_REQ, NULL, EXAMPLE_CMD_RSP,
+        &imgate__example__example_rsp__descriptor);
     imgate_client_close(c);
-    if (rc != IMGATE_CLIENT_OK)
-        return cli_complain("example", rc);
-    Imgate__Example__ExampleRsp *rsp = imgate__example__example_rsp__unpack(NULL, reply.body_len, reply.body);
-    if (rsp == NULL) {
-        fprintf(stderr, "imgate-cli: example: the reply does not parse as ExampleRsp\n");
-        cli_print_header(&reply.h);
-        cli_print_hex(reply.body, reply.body_len);
-        imgate_client_pdu_free(&reply);
+    if (rsp == NULL)
         return 1;
-    }
     printf("greeting: %s\nversion: %s\nnode: %s\nserved: %u\n", rsp->greeting, rsp->version, rsp->node,
            rsp->served);
-    imgate__example__example_rsp__free_unpacked(rsp, NULL);
-    imgate_client_pdu_free(&reply);
+    protobuf_c_message_free_unpacked(&rsp->base, NULL);
     return 0;
 }
 
@@ -224,24 +215,15 @@ static int cmd_login(const cli_options *opt, int argc, char **argv)
     imgate_client *c = cli_connect(opt);
     if (!c)
         return 1;
-    imgate_client_pdu reply = {0};
-    int rc = imgate_client_call(c, SID_LOGIN, CID_LOGIN_REQ_USERLOGIN, &req.base, CID_LOGIN_RES_USERLOGIN, &reply,
-                                opt->timeout_ms);
+    IM__Login__IMLoginRes *res =
+        (IM__Login__IMLoginRes *)cli_call(opt, c, "login", SID_LOGIN, CID_LOGIN_REQ_USERLOGIN, &req.base,
+                                          CID_LOGIN_RES_USERLOGIN, &im__login__imlogin_res__descriptor);
     imgate_client_close(c);
-    if (rc != IMGATE_CLIENT_OK)
-        return cli_complain("login: no IMLoginRes", rc);
-    IM__Login__IMLoginRes *res = im__login__imlogin_res__unpack(NULL, reply.body_len, reply.body);
-    if (res == NULL) {
-        fprintf(stderr, "imgate-cli: login: the reply does not parse as IMLoginRes\n");
-        cli_print_header(&reply.h);
-        cli_print_hex(reply.body, reply.body_len);
-        imgate_client_pdu_free(&reply);
+    if (res == NULL)
         return 1;
-    }
     print_login_res(res);
     int exit_code = res->result_code == REFUSE_REASON_NONE ? 0 : 1;
-    im__login__imlogin_res__free_unpacked(res, NULL);
-    imgate_client_pdu_free(&reply);
+    protobuf_c_message_free_unpacked(&res->base, NULL);
     return exit_code;
 }
 
