@@ -269,6 +269,25 @@ static void remove_row(imgate_worker *w, void *state, void *arg)
                                        in, 3, NULL);
 }
 
+/*
+ * Tells the message plugin, through Redis, that a session of this pair or group was removed: it
+ * bumps (and so revives) sessions once per second, and its next round would otherwise skip a
+ * session removed within the second of its last bump. The mark is deleted by the next round's id
+ * script; its expiry only bounds what an unused mark costs (any later second bumps anyway).
+ * Set after the row is stored, so a round that finds the mark writes after the removal.
+ */
+static void mark_removed(buddy_plugin *bp, uint32_t user_id, uint32_t type, uint32_t peer)
+{
+    char key[64];
+    if (type == SESSION_TYPE_GROUP)
+        snprintf(key, sizeof key, "imgate:session_removed:group:%u", peer);
+    else
+        snprintf(key, sizeof key, "imgate:session_removed:pair:%u:%u", user_id < peer ? user_id : peer,
+                 user_id < peer ? peer : user_id);
+    const char *argv[] = {"SET", key, "1", "EX", "60"};
+    buddy_api->redis(bp->self, NULL, NULL, 5, argv, NULL);
+}
+
 static void row_removed(void *state, void *arg, int status)
 {
     remove_call *call = arg;
@@ -287,6 +306,7 @@ static void row_removed(void *state, void *arg, int status)
     rsp.session_id = call->session_id;
     buddy_api->reply(&call->to, CID_BUDDY_LIST_REMOVE_SESSION_RES, &rsp.base);
     if (ok && call->changed > 0) {
+        mark_removed(bp, call->to.user_id, call->session_type, call->session_id);
         IM__Buddy__IMRemoveSessionNotify n = IM__BUDDY__IMREMOVE_SESSION_NOTIFY__INIT;
         n.user_id = call->to.user_id;
         n.session_type = (IM__BaseDefine__SessionType)call->session_type;

@@ -34,17 +34,34 @@
 /* Times a message is given a new id after finding its id already stored. */
 #define ID_CONFLICT_RETRIES 3
 
-/* KEYS[1] counter, ARGV[1] n. -1 when the counter is missing (or not a counter): re-seed first. */
+/*
+ * Both scripts: KEYS[1] the counter, KEYS[2] the conversation's "session removed" mark (set by the
+ * buddy plugin when a user removes the pair's or the group's recent session; deleted here), ARGV[1]
+ * n. They answer {last id, marks deleted}; the mark makes the round revive the sessions even when
+ * they were bumped earlier in the same second.
+ */
+/* -1 as the id when the counter is missing (or not a counter): re-seed first. */
 static const char ALLOC_SCRIPT[] =
+    "local removed = redis.call('DEL', KEYS[2]) "
     "local v = redis.call('GET', KEYS[1]) "
-    "if not v or not string.match(v, '^%d+$') then return -1 end "
-    "return redis.call('INCRBY', KEYS[1], ARGV[1])";
-/* KEYS[1] counter, ARGV[1] n, ARGV[2] the largest stored id. Raises the counter to it, never lowers it. */
+    "if not v or not string.match(v, '^%d+$') then return {-1, removed} end "
+    "return {redis.call('INCRBY', KEYS[1], ARGV[1]), removed}";
+/* ARGV[2] the largest stored id. Raises the counter to it, never lowers it. */
 static const char SEED_SCRIPT[] =
+    "local removed = redis.call('DEL', KEYS[2]) "
     "local v = redis.call('GET', KEYS[1]) "
     "local cur = v and string.match(v, '^%d+$') and tonumber(v) "
     "if not cur or cur < tonumber(ARGV[2]) then redis.call('SET', KEYS[1], ARGV[2]) end "
-    "return redis.call('INCRBY', KEYS[1], ARGV[1])";
+    "return {redis.call('INCRBY', KEYS[1], ARGV[1]), removed}";
+
+/* The mark the buddy plugin sets when a session of this conversation is removed (plugins/buddy). */
+static void removed_mark_key(char *out, size_t len, const conv *c)
+{
+    if (c->is_group)
+        snprintf(out, len, "imgate:session_removed:group:%u", c->id);
+    else
+        snprintf(out, len, "imgate:session_removed:pair:%u:%u", (uint32_t)(c->key >> 32), (uint32_t)c->key);
+}
 
 static void pump(msg_plugin *mp, conv *c);
 static void start_round(msg_plugin *mp, conv *c);
@@ -179,6 +196,8 @@ static void round_written(void *state, void *arg, int status)
     conv *c = rw->conv;
     c->active -= rw->n;
     c->writing = 0;
+    if (status != IMGATE_OK && rw->bump_sessions)
+        c->bumped_second = 0; /* the bump rolled back with the round: the next round carries it */
     if (status == IMGATE_OK) {
         msg_count_round(mp, rw);
         for (uint32_t i = 0; i < rw->n; i++)
@@ -258,10 +277,13 @@ static void submit_round(msg_plugin *mp, conv *c, uint64_t last_id)
     rw->conv_id = c->id;
     rw->first_id = (uint32_t)(last_id - c->round_n + 1);
     rw->now = now;
-    /* Every pair round revives and bumps both sessions, as the reference does per message: a
-     * session its user removed a moment ago (on any node, within the same second) must come back
-     * with the next message. The UPDATE writes nothing when the rows are already current. */
-    rw->bump_sessions = !c->is_group;
+    /* The sessions' `updated` is in seconds: one bump per second says everything, unless a user
+     * removed the session since (the mark the id script found): then this round revives it. */
+    if (!c->is_group && (c->bumped_second != now || c->revive)) {
+        rw->bump_sessions = 1;
+        c->bumped_second = now;
+        c->revive = 0;
+    }
     msg *m;
     while ((m = pop(&c->round_head, &c->round_tail)) != NULL) {
         m->msg_id = rw->first_id + rw->n;
@@ -270,7 +292,8 @@ static void submit_round(msg_plugin *mp, conv *c, uint64_t last_id)
     c->round_n = 0;
     c->writing = 1;
     msg_api->submit_write(mp->self, write_key(c), store_round, round_written, rw);
-    if (c->is_group && now >= c->bumped_second + mp->cfg.group_session_s) {
+    if (c->is_group && (now >= c->bumped_second + mp->cfg.group_session_s || c->revive)) {
+        c->revive = 0;
         group_sync *gs = calloc(1, sizeof *gs);
         if (gs != NULL) {
             gs->mp = mp;
@@ -300,13 +323,14 @@ static void on_ids(void *state, const void *reply_, void *arg);
 
 static void send_seed(msg_plugin *mp, conv *c, int64_t max)
 {
-    char key[40], n[16], m[24];
+    char key[40], mark[64], n[16], m[24];
     msg_counter_key(key, sizeof key, c->is_group, c->id);
+    removed_mark_key(mark, sizeof mark, c);
     snprintf(n, sizeof n, "%u", c->round_n);
     snprintf(m, sizeof m, "%lld", (long long)max);
-    const char *argv[] = {"EVAL", SEED_SCRIPT, "1", key, n, m};
+    const char *argv[] = {"EVAL", SEED_SCRIPT, "2", key, mark, n, m};
     msg_api->metric_inc(mp->id_reseeds, 1);
-    if (msg_api->redis(mp->self, on_ids, c, 6, argv, NULL) != IMGATE_OK) {
+    if (msg_api->redis(mp->self, on_ids, c, 7, argv, NULL) != IMGATE_OK) {
         refuse_round(mp, c, mp->refused_ids, "no memory");
         c->busy = 0;
         pump(mp, c);
@@ -360,7 +384,15 @@ static void on_ids(void *state, const void *reply_, void *arg)
 {
     msg_plugin *mp = state;
     conv *c = arg;
-    const redisReply *r = reply_;
+    const redisReply *reply = reply_, *r = NULL;
+    if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+        reply->element[1]->type == REDIS_REPLY_INTEGER) {
+        r = reply->element[0];
+        if (reply->element[1]->integer > 0)
+            c->revive = 1; /* kept until a round's write revives the sessions */
+    } else if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
+        r = reply;
+    }
     if (r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == -1) {
         reseed(mp, c);
         return;
@@ -390,11 +422,12 @@ static void allocate(msg_plugin *mp, conv *c)
         reseed(mp, c);
         return;
     }
-    char key[40], n[16];
+    char key[40], mark[64], n[16];
     msg_counter_key(key, sizeof key, c->is_group, c->id);
+    removed_mark_key(mark, sizeof mark, c);
     snprintf(n, sizeof n, "%u", c->round_n);
-    const char *argv[] = {"EVAL", ALLOC_SCRIPT, "1", key, n};
-    if (msg_api->redis(mp->self, on_ids, c, 5, argv, NULL) != IMGATE_OK) {
+    const char *argv[] = {"EVAL", ALLOC_SCRIPT, "2", key, mark, n};
+    if (msg_api->redis(mp->self, on_ids, c, 6, argv, NULL) != IMGATE_OK) {
         refuse_round(mp, c, mp->refused_ids, "no memory");
         c->busy = 0;
         pump(mp, c);

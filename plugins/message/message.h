@@ -103,7 +103,8 @@ typedef struct conv {
                                * outcome, so a round that must be numbered again (an id conflict)
                                * is never overtaken by a later one */
     unsigned active;          /* messages between the start of their round and their completion */
-    uint32_t bumped_second;   /* group: the members' sessions were last bumped in this second */
+    uint32_t bumped_second;   /* sessions (pair) / members' sessions (group) last bumped in this second */
+    int revive;               /* a session of the conversation was removed since: the next round bumps */
 } conv;
 
 /* One message from the handler to its completion. */
@@ -174,7 +175,7 @@ typedef struct round_write {
     int is_group;
     uint32_t conv_id;       /* relation or group id */
     uint32_t first_id;      /* msgs[i] has id first_id + i */
-    int bump_sessions;      /* pair: revive and bump both sessions */
+    int bump_sessions;      /* pair: revive and bump both sessions (once per second, or after a removal) */
     uint32_t now;
     int conflict;           /* out: MySQL already holds an id of the round (the counter is behind) */
     int no_top;             /* out: the conversation's imgate_msg_top row is missing */

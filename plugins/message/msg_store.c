@@ -5,7 +5,7 @@
  *   round:  a conversation's round of messages with consecutive ids:
  *           [audio: IMAudio + imgate_audio_data] + rows in IMMessage_<relateId % 8>
  *           or IMGroupMessage_<gid % 8>, up to 8 per INSERT
- *           + (pair) both IMRecentSession rows revived and bumped (not written when current)
+ *           + (pair, once per second or after a removal) both IMRecentSession rows revived and bumped
  *   group sync (once per group per group_session_interval_s): IMGroup.lastChated and
  *           every member's group session (created when missing), instead of the
  *           reference's 5-second background thread (protocol H.6)
