@@ -13,9 +13,12 @@
  * or one whose node died mid-check therefore never turns into a failure by itself.
  *
  * RESERVE: KEYS user failures, addr failures, user pending, addr pending. ARGV user window ms,
- * addr window ms, user limit, addr limit, member, pending ms. Drops what is out of its window,
- * refuses over either limit (failures and attempts in flight together), else adds the attempt to
- * both pending sets. Returns {verdict (0 go, 1 user, 2 addr), user count, addr count}.
+ * addr window ms, user limit, addr limit, member, pending ms, addr concurrency. Drops what is out
+ * of its window, refuses over either limit (failures and attempts in flight together), else adds
+ * the attempt to both pending sets. Returns {verdict (0 go, 1 user, 2 addr), user count, addr
+ * count}. For an address, the first `addr concurrency` attempts in flight are free: many users
+ * behind one NAT logging in at once (a reconnect storm) must not look like guessing. An address
+ * still gets at most addr limit + addr concurrency checks per window; a user name, its limit.
  */
 static const char RESERVE_SCRIPT[] =
     "local t = redis.call('TIME') "
@@ -25,7 +28,7 @@ static const char RESERVE_SCRIPT[] =
     "redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[6])) "
     "redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - tonumber(ARGV[6])) "
     "local u = redis.call('ZCARD', KEYS[1]) + redis.call('ZCARD', KEYS[3]) "
-    "local a = redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[4]) "
+    "local a = redis.call('ZCARD', KEYS[2]) + math.max(0, redis.call('ZCARD', KEYS[4]) - tonumber(ARGV[7])) "
     "if u >= tonumber(ARGV[3]) then return {1, u, a} end "
     "if a >= tonumber(ARGV[4]) then return {2, u, a} end "
     "redis.call('ZADD', KEYS[3], now, ARGV[5]) redis.call('PEXPIRE', KEYS[3], ARGV[6]) "
@@ -96,15 +99,16 @@ int lockout_reserve(login_plugin *lp, lockout_ticket *t, lockout_fn cb, void *ar
              (unsigned long long)++lp->attempt_seq);
     lockout_keys k;
     keys_of(t, &k);
-    char w1[24], w2[24], l1[24], l2[24], pend[24];
+    char w1[24], w2[24], l1[24], l2[24], pend[24], conc[24];
     snprintf(w1, sizeof w1, "%lld", lp->cfg.lockout_window_ms);
     snprintf(w2, sizeof w2, "%lld", lp->cfg.addr_window_ms);
     snprintf(l1, sizeof l1, "%lld", lp->cfg.lockout_failures);
     snprintf(l2, sizeof l2, "%lld", lp->cfg.addr_failures);
     snprintf(pend, sizeof pend, "%d", PENDING_MS);
+    snprintf(conc, sizeof conc, "%lld", lp->cfg.addr_concurrency);
     const char *argv[] = {"EVAL", RESERVE_SCRIPT, "4", k.user_fail, k.addr_fail, k.user_pending, k.addr_pending,
-                          w1, w2, l1, l2, t->member, pend};
-    if (login_api->redis(lp->self, on_reserved, call, 13, argv, NULL) != IMGATE_OK) {
+                          w1, w2, l1, l2, t->member, pend, conc};
+    if (login_api->redis(lp->self, on_reserved, call, 14, argv, NULL) != IMGATE_OK) {
         free(call);
         return -1;
     }

@@ -17,6 +17,7 @@ static const imgate_config_key login_config_keys[] = {
     {"lockout_window_s", IMGATE_CFG_INT, 1, 30 * 86400, "1800", NULL},
     {"addr_failures", IMGATE_CFG_INT, 1, 1000000000, "50", NULL},
     {"addr_window_s", IMGATE_CFG_INT, 1, 30 * 86400, "600", NULL},
+    {"addr_concurrency", IMGATE_CFG_INT, 0, 1000000, "200", NULL},
     {"upgrade_legacy", IMGATE_CFG_BOOL, 0, 0, "no", NULL},
     {"argon2_opslimit", IMGATE_CFG_INT, 1, 100, "2", NULL},
     {"argon2_memlimit_kib", IMGATE_CFG_INT, 8, 4 * 1024 * 1024, "65536", NULL},
@@ -44,6 +45,7 @@ static void read_config(imgate_instance *self, login_config *cfg)
     cfg->lockout_window_ms = login_api->config_int(self, "lockout_window_s") * 1000;
     cfg->addr_failures = login_api->config_int(self, "addr_failures");
     cfg->addr_window_ms = login_api->config_int(self, "addr_window_s") * 1000;
+    cfg->addr_concurrency = login_api->config_int(self, "addr_concurrency");
     cfg->upgrade_legacy = login_api->config_bool(self, "upgrade_legacy");
     cfg->argon2_opslimit = (unsigned long long)login_api->config_int(self, "argon2_opslimit");
     cfg->argon2_memlimit = (size_t)login_api->config_int(self, "argon2_memlimit_kib") * 1024;

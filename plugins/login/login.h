@@ -29,6 +29,7 @@ typedef struct login_config {
     /* Refuse every login from a source address with this many failures inside its window. */
     long long addr_failures;
     long long addr_window_ms;
+    long long addr_concurrency; /* attempts in flight from one address that do not count against addr_failures */
     /* Store an Argon2id hash on a successful legacy (MD5) login. */
     int upgrade_legacy;
     unsigned long long argon2_opslimit;

@@ -221,6 +221,46 @@ static void test_address_throttle(void)
     tap_is_str(out, "0", "the sprayed failures did not lock out erin's name");
 }
 
+/* 30 users behind one address log in at once: with addr_failures = 12, attempts in flight must not
+ * count as failures (addr_concurrency, default 200), or a NAT's reconnect storm would be refused. */
+static void test_address_burst(void)
+{
+    enum { N = 30 };
+    imgate_client *c[N];
+    uint16_t seq[N];
+    char name[32], plain[40], pw[N][33];
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "nat%d", i);
+        snprintf(plain, sizeof plain, "nat%d-pw", i);
+        add_user(h, 300 + i, name, plain, 0);
+        md5hex(plain, pw[i]);
+    }
+    for (int i = 0; i < N; i++)
+        c[i] = connect_from(h, 0, "127.0.0.12");
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "nat%d", i);
+        IM__Login__IMLoginReq req = IM__LOGIN__IMLOGIN_REQ__INIT;
+        req.user_name = name;
+        req.password = pw[i];
+        req.online_status = USER_STATUS_ONLINE;
+        req.client_type = CLIENT_WINDOWS;
+        imgate_client_send_msg(c[i], SID_LOGIN, CID_LOGIN_REQ_USERLOGIN, &req.base, &seq[i]);
+    }
+    int ok = 0;
+    for (int i = 0; i < N; i++) {
+        imgate_client_pdu pdu;
+        if (imgate_client_wait(c[i], CID_LOGIN_RES_USERLOGIN, seq[i], &pdu, 10000) == 0) {
+            IM__Login__IMLoginRes *r = im__login__imlogin_res__unpack(NULL, pdu.body_len, pdu.body);
+            ok += r && r->result_code == 0;
+            if (r)
+                im__login__imlogin_res__free_unpacked(r, NULL);
+            imgate_client_pdu_free(&pdu);
+        }
+        imgate_client_close(c[i]);
+    }
+    tap_is_int(ok, N, "30 users behind one address (addr_failures 12) log in at once: all 30 succeed");
+}
+
 static int wait_pc_status(imgate_client *c, uint32_t uid)
 {
     imgate_client_pdu pdu;
@@ -429,6 +469,7 @@ int main(void)
     test_lockout();
     test_lockout_race();
     test_address_throttle();
+    test_address_burst();
     test_kicks();
     test_device_token_and_logout();
     test_push_shield();
